@@ -1,0 +1,3 @@
+from gencredits.cli import main
+
+main()

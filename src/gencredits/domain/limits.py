@@ -1,0 +1,47 @@
+"""Every bound gencredits keeps, in one place, each with the reason for its value.
+
+A limit on everything (TigerBeetle's habit): a request, a page, a batch, a hold's life. The
+numbers are generous for real use and small enough that no single call can make the service
+do unbounded work.
+"""
+
+from __future__ import annotations
+
+# A quote or charge with more lines than a person could read is a bug or an attack.
+MAX_LINES_PER_REQUEST = 50
+
+# How many identical requests one line may stand for (``count``); 10,000 covers a large
+# project estimate and keeps totals far below 2**63.
+MAX_COUNT_PER_LINE = 10_000
+
+# An editing tool's batch operation over many images (SPEC section 4).
+MAX_EDIT_BATCH_ITEMS = 500
+
+# Longest video any rule may price, whatever the catalog says (a typo guard).
+MAX_VIDEO_SECONDS = 600
+
+# Highest credits a single catalog rate may have; keeps every product well inside int64.
+MAX_RATE_CREDITS = 100_000
+
+# Largest single credit amount accepted anywhere (grant, adjustment, capture): 2**53 keeps
+# JSON clients that parse numbers as doubles exact.
+MAX_AMOUNT_CREDITS = 2**53 - 1
+
+# A quote is honoured for this long after it was made.
+QUOTE_VALIDITY_SECONDS = 15 * 60
+
+# Holds left unsettled are released after this (SPEC: default 15 minutes).
+DEFAULT_HOLD_TTL_SECONDS = 15 * 60
+MAX_HOLD_TTL_SECONDS = 24 * 60 * 60
+
+# Idempotency keys are kept at least 24 hours (SPEC); we keep them 7 days.
+IDEMPOTENCY_KEY_RETENTION_SECONDS = 7 * 24 * 60 * 60
+MAX_IDEMPOTENCY_KEY_LENGTH = 200
+
+# Pages of history and lists.
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
+
+# Identifiers and labels people type.
+MAX_ID_LENGTH = 64
+MAX_LABEL_LENGTH = 120

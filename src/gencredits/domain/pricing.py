@@ -1,0 +1,201 @@
+"""Quotes: the exact price of a request, computed by one function for quotes and charges alike.
+
+The rounding rule, named once: a request's price is its exact ``Decimal`` price less its
+volume discount, **rounded half-up to whole credits, once per request**, and never below 1.
+Rounding half-up is monotone, so the result is never above the undiscounted price rounded the
+same way. A line's ``count`` (separate, identical requests) multiplies the rounded request
+price without discount. The total is the sum of the lines.
+
+Worked example: 50 separate flux-2-pro shots (``count=50``) cost 50 x 5 = 250, while one
+4-image request (``outputs=4``) costs round_half_up(20 x 0.90) = 18. Five seconds of sora at
+12.5 per second are 62.5, rounded to 63.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from gencredits.domain import limits
+from gencredits.domain.catalog import Catalog, CatalogEntry, Choice, Kind
+from gencredits.domain.credits import HUNDRED, plain_decimal, round_half_up
+from gencredits.domain.errors import InvalidRequest, OutOfRange
+
+
+@dataclass(frozen=True, slots=True)
+class LineItem:
+    """One kind of request: ``outputs`` per request (images per prompt, or items in an editing
+    tool's batch operation), repeated ``count`` times."""
+
+    model_id: str
+    outputs: int = 1
+    count: int = 1
+    seconds: int | None = None
+    quality: str | None = None
+    option: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteRequest:
+    lines: tuple[LineItem, ...]
+
+    @classmethod
+    def single(cls, model_id: str, **options: Any) -> QuoteRequest:
+        return cls(lines=(LineItem(model_id, **options),))
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteLine:
+    """A priced line and everything needed to explain it."""
+
+    model_id: str
+    model_name: str
+    kind: Kind
+    rule: str
+    outputs: int
+    count: int
+    seconds: int | None
+    quality: str | None
+    option: str | None
+    price_per_output: Decimal  # exact, before discount
+    undiscounted_request: Decimal  # price_per_output x outputs, exact
+    discount_name: str | None
+    discount_percent: Decimal
+    request_credits: int  # one request, discounted and rounded
+    subtotal_credits: int  # request_credits x count
+
+    @property
+    def undiscounted_credits(self) -> int:
+        return round_half_up(self.undiscounted_request) * self.count
+
+    def explain(self) -> str:
+        """``4 x 5 = 20, 10% batch discount -> 18, x 50 requests = 900``."""
+        per_output = plain_decimal(self.price_per_output)
+        text = f"{self.outputs} x {per_output} = {plain_decimal(self.undiscounted_request)}"
+        if self.discount_percent:
+            text += f", {plain_decimal(self.discount_percent)}% {self.discount_name} discount"
+        if self.discount_percent or self.undiscounted_request != self.request_credits:
+            text += f" -> {self.request_credits}"
+        if self.count > 1:
+            text += f", x {self.count} requests = {self.subtotal_credits}"
+        return text
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model_id,
+            "model_name": self.model_name,
+            "kind": self.kind.value,
+            "rule": self.rule,
+            "outputs": self.outputs,
+            "count": self.count,
+            "seconds": self.seconds,
+            "quality": self.quality,
+            "option": self.option,
+            "price_per_output": plain_decimal(self.price_per_output),
+            "undiscounted_request": plain_decimal(self.undiscounted_request),
+            "discount": self.discount_name,
+            "discount_percent": plain_decimal(self.discount_percent),
+            "unit_credits": self.request_credits,
+            "subtotal": self.subtotal_credits,
+            "explanation": self.explain(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """A priced request at one price version, valid until ``expires_at``."""
+
+    price_version: int
+    lines: tuple[QuoteLine, ...]
+    total_credits: int
+    issued_at: datetime
+    expires_at: datetime
+
+    @property
+    def undiscounted_credits(self) -> int:
+        return sum(line.undiscounted_credits for line in self.lines)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "price_version": self.price_version,
+            "total": self.total_credits,
+            "undiscounted": self.undiscounted_credits,
+            "issued_at": self.issued_at.isoformat(),
+            "expires_at": self.expires_at.isoformat(),
+            "lines": [line.as_dict() for line in self.lines],
+        }
+
+
+def price_line(line: LineItem, catalog: Catalog, *, field_prefix: str = "") -> QuoteLine:
+    """Price one line; errors name ``field_prefix`` + the field (``lines.2.outputs``)."""
+    entry = catalog.get_active(line.model_id, field=f"{field_prefix}model")
+    _check_quantities(line, entry, field_prefix)
+    choice = entry.rule.resolve(
+        entry.id, Choice(line.seconds, line.quality, line.option), field_prefix
+    )
+    price_per_output = entry.rule.price_per_output(choice)
+    undiscounted = price_per_output * line.outputs
+    percent = entry.discount.percent_for(line.outputs) if entry.discount else Decimal(0)
+    request_credits = max(1, round_half_up(undiscounted * (HUNDRED - percent) / HUNDRED))
+    return QuoteLine(
+        model_id=entry.id,
+        model_name=entry.name,
+        kind=entry.kind,
+        rule=entry.rule.name,
+        outputs=line.outputs,
+        count=line.count,
+        seconds=choice.seconds,
+        quality=choice.quality,
+        option=choice.option,
+        price_per_output=price_per_output,
+        undiscounted_request=undiscounted,
+        discount_name=entry.discount.name if entry.discount and percent else None,
+        discount_percent=percent,
+        request_credits=request_credits,
+        subtotal_credits=request_credits * line.count,
+    )
+
+
+def quote(
+    request: QuoteRequest,
+    catalog: Catalog,
+    *,
+    issued_at: datetime,
+    valid_for_seconds: int = limits.QUOTE_VALIDITY_SECONDS,
+) -> Quote:
+    """Price every line of ``request`` at ``catalog``'s version."""
+    if not 1 <= len(request.lines) <= limits.MAX_LINES_PER_REQUEST:
+        raise OutOfRange(len(request.lines), 1, limits.MAX_LINES_PER_REQUEST, field="lines")
+    lines = tuple(
+        price_line(line, catalog, field_prefix=f"lines.{index}.")
+        for index, line in enumerate(request.lines)
+    )
+    return Quote(
+        price_version=catalog.version,
+        lines=lines,
+        total_credits=sum(line.subtotal_credits for line in lines),
+        issued_at=issued_at,
+        expires_at=issued_at + timedelta(seconds=valid_for_seconds),
+    )
+
+
+def _check_quantities(line: LineItem, entry: CatalogEntry, field_prefix: str) -> None:
+    for name, value in (("outputs", line.outputs), ("count", line.count)):
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise InvalidRequest(f"{name} must be a whole number", field=f"{field_prefix}{name}")
+    if not 1 <= line.outputs <= entry.max_outputs:
+        if entry.kind is Kind.VIDEO:
+            reason = f"{entry.id} makes one clip per request"
+        elif entry.kind is Kind.EDIT:
+            reason = f"{entry.id} edits at most {entry.max_outputs} items in one batch"
+        else:
+            reason = f"{entry.id} makes at most {entry.max_outputs} outputs per request"
+        if entry.max_outputs > 1 and entry.kind is Kind.VIDEO:
+            reason = f"{entry.id} makes at most {entry.max_outputs} clips per request"
+        raise OutOfRange(
+            line.outputs, 1, entry.max_outputs, field=f"{field_prefix}outputs", reason=reason
+        )
+    if not 1 <= line.count <= limits.MAX_COUNT_PER_LINE:
+        raise OutOfRange(line.count, 1, limits.MAX_COUNT_PER_LINE, field=f"{field_prefix}count")

@@ -1,0 +1,86 @@
+"""Request documents (JSON bodies, YAML/JSON files) parsed into domain values.
+
+The API and the CLI read the same shapes through these Pydantic models, with unknown fields
+refused and numbers strict (``"4"`` and ``4.0`` are not counts). A validation failure becomes
+:class:`InvalidRequest` naming the field as a dotted path (``lines.2.outputs``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
+
+from gencredits.domain import limits
+from gencredits.domain.errors import CatalogInvalid, InvalidRequest
+from gencredits.domain.pricing import LineItem, QuoteRequest
+from gencredits.store.catalog_document import parse_yaml
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LineItemIn(StrictModel):
+    """One line of a quote, estimate, charge or hold."""
+
+    model: str = Field(min_length=1, max_length=limits.MAX_ID_LENGTH, examples=["flux-2-pro"])
+    outputs: StrictInt = Field(
+        default=1, description="Outputs per request (images per prompt, or items in an edit batch)."
+    )
+    count: StrictInt = Field(default=1, description="How many such requests; no discount.")
+    seconds: StrictInt | None = Field(default=None, description="Video duration in seconds.")
+    quality: str | None = Field(default=None, max_length=32, examples=["1080p"])
+    option: str | None = Field(default=None, max_length=32, examples=["large"])
+
+    def to_domain(self) -> LineItem:
+        return LineItem(
+            model_id=self.model,
+            outputs=self.outputs,
+            count=self.count,
+            seconds=self.seconds,
+            quality=self.quality,
+            option=self.option,
+        )
+
+
+class QuoteRequestIn(StrictModel):
+    lines: list[LineItemIn] = Field(min_length=1, max_length=limits.MAX_LINES_PER_REQUEST)
+
+    def to_domain(self) -> QuoteRequest:
+        return QuoteRequest(lines=tuple(line.to_domain() for line in self.lines))
+
+
+def validation_error_to_invalid(error: ValidationError) -> InvalidRequest:
+    first = error.errors()[0]
+    field = ".".join(str(part) for part in first["loc"]) or "body"
+    return InvalidRequest(f"{field}: {first['msg']}", field=field)
+
+
+def parse_quote_request(document: Any) -> QuoteRequest:
+    """A ``{"lines": [...]}`` document (or a bare list of lines) as a QuoteRequest."""
+    if isinstance(document, list):
+        document = {"lines": document}
+    try:
+        return QuoteRequestIn.model_validate(document).to_domain()
+    except ValidationError as error:
+        raise validation_error_to_invalid(error) from None
+
+
+def read_document_file(path: Path) -> Any:
+    """Read a YAML or JSON file (by extension; YAML otherwise) for a request document."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise InvalidRequest(f"cannot read {path}: {error.strerror}", field="file") from None
+    if path.suffix.lower() == ".json":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as error:
+            raise InvalidRequest(f"{path} is not valid JSON: {error}", field="file") from None
+    try:
+        return parse_yaml(text, source=str(path))
+    except CatalogInvalid as error:
+        raise InvalidRequest(error.message, field="file") from None

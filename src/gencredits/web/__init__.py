@@ -1,0 +1,1 @@
+"""The web dashboard: server-rendered pages, templates and static files (no CDN)."""
