@@ -1,10 +1,17 @@
-"""Shared test setup: Hypothesis profiles (bounded in CI, longer behind a flag)."""
+"""Shared test setup: Hypothesis profiles (bounded in CI, longer behind a flag) and the
+throwaway PostgreSQL server fixtures (postgres_server, postgres_url, database_url)."""
 
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, settings
+
+from tests.pgserver import PostgresServer, find_bindir, start_postgres
 
 settings.register_profile(
     "ci", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow]
@@ -13,3 +20,51 @@ settings.register_profile(
     "long", max_examples=2_000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.load_profile("long" if os.environ.get("GENCREDITS_SLOW_TESTS") else "ci")
+
+
+# -- PostgreSQL ----------------------------------------------------------------------
+# One throwaway server (tests/pgserver.py) for the whole run, a fresh database per test.
+
+SKIP_POSTGRES_ENV = "GENCREDITS_SKIP_POSTGRES"
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL server on 127.0.0.1, shared by the session, stopped at the end.
+
+    Fails (does not skip) when the PostgreSQL binaries are missing, unless
+    GENCREDITS_SKIP_POSTGRES=1 is set, which skips every test that needs it.
+    """
+    if os.environ.get(SKIP_POSTGRES_ENV) == "1":
+        pytest.skip(f"{SKIP_POSTGRES_ENV}=1: PostgreSQL tests skipped")
+    if find_bindir() is None:
+        pytest.fail(
+            "PostgreSQL binaries not found (`pg_config --bindir` is missing or has no initdb). "
+            "Install them with `make postgres` (run by `make test`), or set "
+            f"{SKIP_POSTGRES_ENV}=1 to skip the PostgreSQL tests.",
+            pytrace=False,
+        )
+    server = start_postgres()
+    try:
+        yield server
+    finally:
+        server.destroy()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """SQLAlchemy URL of a fresh, empty database (test_<uuid>) on the session's server."""
+    return postgres_server.create_database(f"test_{uuid.uuid4().hex}")
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgres", marks=pytest.mark.postgres, id="postgres"),
+    ]
+)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh database URL, once for a SQLite file and once for PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/gencredits.db"
+    return str(request.getfixturevalue("postgres_url"))

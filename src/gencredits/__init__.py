@@ -1,7 +1,8 @@
 """gencredits: credits for generative-AI products.
 
 The priced catalog, quotes, balances, safe charging (hold, capture, release), billing cycles,
-history and advice. See README.md for the concepts.
+history and advice. ``gencredits.open()`` gives the whole domain in-process on the embedded
+SQLite database; see README.md for the concepts.
 """
 
 from gencredits.domain.catalog import Catalog, CatalogEntry, Kind, Tier
@@ -22,36 +23,62 @@ from gencredits.domain.errors import (
     UnknownModel,
     UnknownOption,
 )
+from gencredits.domain.ledger import AccountKind, Entry, EntryKind, GrantSource, Hold, HoldStatus
+from gencredits.domain.plans import Plan, Plans
 from gencredits.domain.pricing import LineItem, Quote, QuoteLine, QuoteRequest, quote
+from gencredits.service.accounts import AccountView, PlanChangeResult
+from gencredits.service.audit import Page, SweepResult, VerifyReport
+from gencredits.service.clock import ManualClock, SystemClock
+from gencredits.service.facade import Gencredits, open
+from gencredits.service.spending import Settlement, Transfer
 from gencredits.store.catalog_document import load_catalog_file
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AccountKind",
+    "AccountView",
     "Catalog",
     "CatalogEntry",
     "CatalogInvalid",
     "Conflict",
+    "Entry",
+    "EntryKind",
     "ExceedsHoldAmount",
     "FeatureDisabled",
+    "Gencredits",
     "GencreditsError",
+    "GrantSource",
+    "Hold",
     "HoldNotPending",
+    "HoldStatus",
     "IdempotencyConflict",
     "InactiveModel",
     "InsufficientCredits",
     "InvalidRequest",
     "Kind",
     "LineItem",
+    "ManualClock",
     "NotFound",
     "OutOfRange",
+    "Page",
+    "Plan",
+    "PlanChangeResult",
+    "Plans",
     "ProjectCapExceeded",
     "Quote",
     "QuoteLine",
     "QuoteRequest",
+    "Settlement",
+    "SweepResult",
+    "SystemClock",
     "Tier",
+    "Transfer",
     "UnknownModel",
     "UnknownOption",
+    "VerifyReport",
     "__version__",
     "load_catalog_file",
+    "open",
     "quote",
 ]

@@ -45,3 +45,7 @@ MAX_PAGE_SIZE = 500
 # Identifiers and labels people type.
 MAX_ID_LENGTH = 64
 MAX_LABEL_LENGTH = 120
+
+# Open (pending) holds one account may have at once: a runaway pipeline cannot lock up a
+# balance in thousands of tiny reservations.
+MAX_OPEN_HOLDS = 1_000

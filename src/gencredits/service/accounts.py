@@ -1,0 +1,381 @@
+"""Accounts: opening one on a plan, reading its balance and cycle, members, plan changes.
+
+Reading an account brings it up to date first (renewals and expiries happen lazily on any
+access), so a balance is never shown stale.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, insert, select
+
+from gencredits.domain import limits
+from gencredits.domain.errors import Conflict, InvalidRequest, NotFound
+from gencredits.domain.ledger import AccountKind, EntryKind, HoldStatus
+from gencredits.domain.plans import PlanChange, classify_change
+from gencredits.service.book import FAR_FUTURE_EVENT, AccountBook
+from gencredits.service.context import Context
+from gencredits.service.idempotency import check_key, run_once
+from gencredits.service.timeline import start_cycle
+from gencredits.store import queries
+from gencredits.store.engine import read_transaction
+from gencredits.store.queries import AccountRow
+from gencredits.store.tables import account_members, accounts, grants, holds, project_caps
+
+ACCOUNT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,63}$")
+
+
+@dataclass(frozen=True, slots=True)
+class AccountView:
+    id: str
+    name: str
+    kind: str
+    plan_id: str
+    pending_plan_id: str | None
+    balance_credits: int
+    available_credits: int
+    held_credits: int
+    active_holds: int
+    cycle_starts_at: datetime
+    cycle_ends_at: datetime
+    allowance_credits: int
+    allowance_used_credits: int
+    members: tuple[str, ...]
+    created_at: datetime
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "kind": self.kind,
+            "plan": self.plan_id,
+            "pending_plan": self.pending_plan_id,
+            "balance": self.balance_credits,
+            "available": self.available_credits,
+            "held": self.held_credits,
+            "active_holds": self.active_holds,
+            "cycle_start": self.cycle_starts_at.isoformat(),
+            "cycle_end": self.cycle_ends_at.isoformat(),
+            "allowance": self.allowance_credits,
+            "allowance_used": self.allowance_used_credits,
+            "members": list(self.members),
+            "created_at": self.created_at.isoformat(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AccountView:
+        return cls(
+            id=data["id"],
+            name=data["name"],
+            kind=data["kind"],
+            plan_id=data["plan"],
+            pending_plan_id=data["pending_plan"],
+            balance_credits=data["balance"],
+            available_credits=data["available"],
+            held_credits=data["held"],
+            active_holds=data["active_holds"],
+            cycle_starts_at=datetime.fromisoformat(data["cycle_start"]),
+            cycle_ends_at=datetime.fromisoformat(data["cycle_end"]),
+            allowance_credits=data["allowance"],
+            allowance_used_credits=data["allowance_used"],
+            members=tuple(data["members"]),
+            created_at=datetime.fromisoformat(data["created_at"]),
+        )
+
+
+def create_account(
+    ctx: Context,
+    *,
+    account_id: str | None,
+    name: str,
+    plan_id: str | None,
+    kind: AccountKind,
+    members: tuple[str, ...],
+    idempotency_key: str | None,
+    actor: str,
+) -> AccountView:
+    check_key(idempotency_key)
+    account_id = account_id or f"acct_{secrets.token_hex(8)}"
+    if not ACCOUNT_ID.match(account_id):
+        raise InvalidRequest(
+            "an account id is 1 to 64 letters, digits and _ . : @ -, starting with a letter "
+            "or digit",
+            field="account_id",
+        )
+    name = name.strip()
+    if not 1 <= len(name) <= limits.MAX_LABEL_LENGTH:
+        raise InvalidRequest(f"a name has 1 to {limits.MAX_LABEL_LENGTH} characters", field="name")
+    plans = ctx.all_plans()
+    plan = plans.get(plan_id or plans.default_plan_id)
+    for member in members:
+        _check_member(member)
+    now = ctx.now()
+    payload = {
+        "account_id": account_id,
+        "name": name,
+        "plan": plan.id,
+        "kind": kind.value,
+        "members": sorted(members),
+    }
+    with ctx.unit_of_work() as connection:
+
+        def perform() -> AccountView:
+            if queries.read_account(connection, account_id) is not None:
+                raise Conflict(f"account {account_id!r} already exists")
+            connection.execute(
+                insert(accounts).values(
+                    id=account_id,
+                    name=name,
+                    kind=kind.value,
+                    plan_id=plan.id,
+                    pending_plan_id=None,
+                    anchor_at=now,
+                    cycle_index=0,
+                    cycle_number=0,
+                    cycle_starts_at=now,
+                    cycle_ends_at=now,
+                    available_credits=0,
+                    held_credits=0,
+                    next_event_at=FAR_FUTURE_EVENT,
+                    created_at=now,
+                )
+            )
+            for member in sorted(set(members)):
+                connection.execute(
+                    insert(account_members).values(
+                        account_id=account_id, member_id=member, role="member", added_at=now
+                    )
+                )
+            account = queries.read_account(connection, account_id)
+            assert account is not None
+            start_cycle(connection, account, plan, anchor=now, index=0, now=now, actor=actor)
+            return account_view(connection, account_id)
+
+        return run_once(
+            connection,
+            scope=f"new-account:{account_id}",
+            key=idempotency_key,
+            operation="create_account",
+            payload=payload,
+            now=now,
+            perform=perform,
+            encode=AccountView.as_dict,
+            decode=AccountView.from_dict,
+        )
+
+
+def get_account(ctx: Context, account_id: str) -> AccountView:
+    now = ctx.now()
+    with read_transaction(ctx.engine) as connection:
+        account = queries.read_account(connection, account_id)
+        if account is None:
+            raise NotFound("account", account_id, field="account_id")
+        if now < account.next_event_at:
+            return account_view(connection, account_id, account)
+    with ctx.unit_of_work() as connection:
+        ctx.open_account(connection, account_id, now)
+        return account_view(connection, account_id)
+
+
+def account_view(
+    connection: Connection, account_id: str, account: AccountRow | None = None
+) -> AccountView:
+    account = account or queries.read_account(connection, account_id)
+    assert account is not None
+    allowance = connection.execute(
+        select(grants.c.amount_credits, grants.c.remaining_credits).where(
+            grants.c.account_id == account_id, grants.c.cycle_number == account.cycle_number
+        )
+    ).first()
+    active_holds = connection.execute(
+        select(func.count()).where(
+            holds.c.account_id == account_id, holds.c.status == HoldStatus.PENDING.value
+        )
+    ).scalar_one()
+    members = connection.execute(
+        select(account_members.c.member_id)
+        .where(account_members.c.account_id == account_id)
+        .order_by(account_members.c.member_id)
+    ).scalars()
+    allowance_credits = allowance[0] if allowance else 0
+    return AccountView(
+        id=account.id,
+        name=account.name,
+        kind=account.kind,
+        plan_id=account.plan_id,
+        pending_plan_id=account.pending_plan_id,
+        balance_credits=account.balance_credits,
+        available_credits=account.available_credits,
+        held_credits=account.held_credits,
+        active_holds=int(active_holds),
+        cycle_starts_at=account.cycle_starts_at,
+        cycle_ends_at=account.cycle_ends_at,
+        allowance_credits=allowance_credits,
+        allowance_used_credits=allowance_credits - allowance[1] if allowance else 0,
+        members=tuple(members),
+        created_at=account.created_at,
+    )
+
+
+def list_accounts(ctx: Context, *, after: str | None, limit: int) -> list[AccountView]:
+    """Accounts in id order; ``after`` is the cursor (the last id of the previous page)."""
+    limit = _page_size(limit)
+    with read_transaction(ctx.engine) as connection:
+        statement = select(accounts.c.id).order_by(accounts.c.id).limit(limit)
+        if after:
+            statement = statement.where(accounts.c.id > after)
+        ids = list(connection.execute(statement).scalars())
+        return [account_view(connection, account_id) for account_id in ids]
+
+
+def set_members(
+    ctx: Context, account_id: str, *, add: tuple[str, ...], remove: tuple[str, ...], actor: str
+) -> AccountView:
+    for member in (*add, *remove):
+        _check_member(member)
+    now = ctx.now()
+    with ctx.unit_of_work() as connection:
+        ctx.open_account(connection, account_id, now)
+        if add:  # an account with members is a shared pool
+            queries.update_account(connection, account_id, kind=AccountKind.POOL.value)
+        existing = set(
+            connection.execute(
+                select(account_members.c.member_id).where(
+                    account_members.c.account_id == account_id
+                )
+            ).scalars()
+        )
+        for member in sorted(set(add) - existing):
+            connection.execute(
+                insert(account_members).values(
+                    account_id=account_id, member_id=member, role="member", added_at=now
+                )
+            )
+        if remove:
+            connection.execute(
+                delete(account_members).where(
+                    account_members.c.account_id == account_id,
+                    account_members.c.member_id.in_(remove),
+                )
+            )
+        return account_view(connection, account_id)
+
+
+@dataclass(frozen=True, slots=True)
+class PlanChangeResult:
+    change: PlanChange
+    account: AccountView
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"change": self.change.value, "account": self.account.as_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PlanChangeResult:
+        return cls(PlanChange(data["change"]), AccountView.from_dict(data["account"]))
+
+
+def change_plan(
+    ctx: Context, account_id: str, plan_id: str, *, idempotency_key: str | None, actor: str
+) -> PlanChangeResult:
+    """Upgrades apply at once (the current allowance expires, a new cycle starts with the new
+    allowance); downgrades wait for the next renewal; choosing the current plan again cancels
+    a pending downgrade. No sequence of changes grants one cycle twice."""
+    check_key(idempotency_key)
+    plans = ctx.all_plans()
+    target = plans.get(plan_id)
+    now = ctx.now()
+    with ctx.unit_of_work() as connection:
+        account = ctx.open_account(connection, account_id, now)
+
+        def perform() -> PlanChangeResult:
+            current = plans.get(account.plan_id)
+            pending = plans.get(account.pending_plan_id) if account.pending_plan_id else None
+            change = classify_change(current, pending, target)
+            if change is PlanChange.UPGRADE:
+                book = AccountBook(connection, account, now, actor)
+                _end_allowance_now(book, account)
+                start_cycle(
+                    connection, book.save(), target, anchor=now, index=0, now=now, actor=actor
+                )
+            elif change is PlanChange.DOWNGRADE:
+                queries.update_account(connection, account_id, pending_plan_id=target.id)
+            elif change is PlanChange.CANCEL_DOWNGRADE:
+                queries.update_account(connection, account_id, pending_plan_id=None)
+            return PlanChangeResult(change, account_view(connection, account_id))
+
+        return run_once(
+            connection,
+            scope=account_id,
+            key=idempotency_key,
+            operation="change_plan",
+            payload={"plan": plan_id},
+            now=now,
+            perform=perform,
+            encode=PlanChangeResult.as_dict,
+            decode=PlanChangeResult.from_dict,
+        )
+
+
+def _end_allowance_now(book: AccountBook, account: AccountRow) -> None:
+    """The current cycle's allowance ends with the cycle (no rollover into the new plan)."""
+    rows = book.connection.execute(
+        select(grants.c.id, grants.c.remaining_credits, grants.c.source).where(
+            grants.c.account_id == account.id,
+            grants.c.cycle_number == account.cycle_number,
+            grants.c.expired.is_(False),
+        )
+    ).all()
+    for grant_id, remaining, source in rows:
+        queries.mark_grant_expired(book.connection, grant_id, expires_at=book.now)
+        if remaining:
+            book.record(
+                EntryKind.EXPIRE,
+                remaining,
+                available_delta=-remaining,
+                grants=((grant_id, remaining),),
+                reason=f"{source} credits of the replaced plan expired at the upgrade",
+            )
+
+
+def set_project_cap(ctx: Context, account_id: str, project: str, cap_credits: int | None) -> None:
+    """Cap what ``project`` may spend per cycle (``None`` removes the cap)."""
+    check_project(project)
+    if cap_credits is not None and not 0 <= cap_credits <= limits.MAX_AMOUNT_CREDITS:
+        raise InvalidRequest("a cap is a whole number of credits, 0 or more", field="cap")
+    now = ctx.now()
+    with ctx.unit_of_work() as connection:
+        ctx.open_account(connection, account_id, now)
+        connection.execute(
+            delete(project_caps).where(
+                project_caps.c.account_id == account_id, project_caps.c.project == project
+            )
+        )
+        if cap_credits is not None:
+            connection.execute(
+                insert(project_caps).values(
+                    account_id=account_id, project=project, cap_credits=cap_credits, updated_at=now
+                )
+            )
+
+
+def check_project(project: str | None) -> None:
+    if project is not None and not 1 <= len(project) <= limits.MAX_LABEL_LENGTH:
+        raise InvalidRequest(
+            f"a project label has 1 to {limits.MAX_LABEL_LENGTH} characters", field="project"
+        )
+
+
+def _check_member(member: str) -> None:
+    if not 1 <= len(member) <= limits.MAX_LABEL_LENGTH or not member.isprintable():
+        raise InvalidRequest("a member id has 1 to 120 printable characters", field="members")
+
+
+def _page_size(limit: int) -> int:
+    if not 1 <= limit <= limits.MAX_PAGE_SIZE:
+        raise InvalidRequest(f"limit must be between 1 and {limits.MAX_PAGE_SIZE}", field="limit")
+    return limit

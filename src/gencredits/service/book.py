@@ -1,0 +1,128 @@
+"""An account's books inside one unit of work: entries appended, the cached balance kept.
+
+:class:`AccountBook` is opened on a locked account row. Each :meth:`AccountBook.record`
+appends one entry with the running balance after it; :meth:`AccountBook.save` writes the net
+change to the account's cached balance once. The running figures can never go below zero
+(asserted here, and by CHECK constraints in the database).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from gencredits.domain.ledger import Allocation, Entry, EntryKind
+from gencredits.store import queries
+from gencredits.store.queries import AccountRow
+
+FAR_FUTURE_EVENT = datetime.fromisoformat("9999-01-01T00:00:00+00:00")
+
+
+@dataclass
+class AccountBook:
+    connection: Connection
+    account: AccountRow
+    now: datetime
+    actor: str
+    available_credits: int = field(init=False)
+    held_credits: int = field(init=False)
+    next_event_at: datetime | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.available_credits = self.account.available_credits
+        self.held_credits = self.account.held_credits
+
+    @property
+    def balance_credits(self) -> int:
+        return self.available_credits + self.held_credits
+
+    def record(
+        self,
+        kind: EntryKind,
+        amount_credits: int,
+        *,
+        available_delta: int,
+        held_delta: int = 0,
+        grants: tuple[Allocation, ...] = (),
+        effective_at: datetime | None = None,
+        **fields: Any,
+    ) -> Entry:
+        self.available_credits += available_delta
+        self.held_credits += held_delta
+        assert self.available_credits >= 0, "available credits never go below zero"
+        assert self.held_credits >= 0, "held credits never go below zero"
+        return queries.insert_entry(
+            self.connection,
+            account_id=self.account.id,
+            kind=kind.value,
+            amount_credits=amount_credits,
+            balance_delta=available_delta + held_delta,
+            held_delta=held_delta,
+            balance_after=self.balance_credits,
+            available_after=self.available_credits,
+            grants=grants,
+            actor=fields.pop("actor", self.actor),
+            effective_at=effective_at or self.now,
+            created_at=self.now,
+            **fields,
+        )
+
+    def event_at(self, moment: datetime | None) -> None:
+        """Something will happen by itself at ``moment`` (a hold or grant expiring)."""
+        if moment is not None and (self.next_event_at is None or moment < self.next_event_at):
+            self.next_event_at = moment
+
+    def save(self) -> AccountRow:
+        """Write the net change to the cached balance; returns the account as it now stands."""
+        available_delta = self.available_credits - self.account.available_credits
+        held_delta = self.held_credits - self.account.held_credits
+        if available_delta or held_delta or self.next_event_at is not None:
+            queries.apply_account_delta(
+                self.connection,
+                self.account.id,
+                available_delta=available_delta,
+                held_delta=held_delta,
+                next_event_at=self.next_event_at,
+            )
+        next_event_at = self.account.next_event_at
+        if self.next_event_at is not None:
+            next_event_at = min(next_event_at, self.next_event_at)
+        return replace(
+            self.account,
+            available_credits=self.available_credits,
+            held_credits=self.held_credits,
+            next_event_at=next_event_at,
+        )
+
+    def return_credits(
+        self,
+        allocations: tuple[Allocation, ...],
+        *,
+        effective_at: datetime | None = None,
+        **fields: Any,
+    ) -> int:
+        """Give held or spent credits back to the grants they came from.
+
+        Call it after recording the entry that makes the credits available again (a release,
+        a refund). The part that belongs to a grant that has already expired expires at once,
+        with an ``expire`` entry. Returns the credits that stayed available.
+        """
+        expired = queries.expired_grant_ids(self.connection, (g for g, _ in allocations))
+        live = tuple((g, c) for g, c in allocations if g not in expired)
+        lapsed = tuple((g, c) for g, c in allocations if g in expired)
+        queries.return_to_grants(self.connection, live)
+        if lapsed:
+            lapsed_credits = sum(c for _, c in lapsed)
+            self.record(
+                EntryKind.EXPIRE,
+                lapsed_credits,
+                available_delta=-lapsed_credits,
+                grants=lapsed,
+                effective_at=effective_at,
+                reason="returned to a grant that had already expired",
+                **fields,
+            )
+        return sum(c for _, c in live)

@@ -1,0 +1,129 @@
+"""Price versions in the database: publishing catalog changes and reading any version.
+
+Every change to the catalog publishes a whole new document under the next version number;
+old versions stay forever, so anything priced can be explained and re-priced exactly. The
+current catalog is cached in-process and re-checked at most every
+``CURRENT_VERSION_TTL_SECONDS``; a change made by this process is seen at once.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine, func, insert, select
+
+from gencredits.domain import limits
+from gencredits.domain.catalog import Catalog, CatalogEntry
+from gencredits.domain.errors import InvalidRequest, NotFound
+from gencredits.store.catalog_document import catalog_from_document, catalog_to_document
+from gencredits.store.engine import read_transaction, write_transaction
+from gencredits.store.tables import catalog_versions
+
+# How stale another process's price change may be seen here: a quote made in that window is
+# still priced at a version that was current a moment ago, never at an invented price.
+CURRENT_VERSION_TTL_SECONDS = 1.0
+
+
+class CatalogStore:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._lock = threading.Lock()
+        self._versions: dict[int, Catalog] = {}
+        self._current: Catalog | None = None
+        self._checked_at = 0.0
+
+    def current(self) -> Catalog:
+        now = time.monotonic()
+        current = self._current
+        if current is not None and now - self._checked_at < CURRENT_VERSION_TTL_SECONDS:
+            return current
+        with read_transaction(self._engine) as connection:
+            version = connection.execute(select(func.max(catalog_versions.c.version))).scalar()
+        if version is None:
+            raise NotFound("catalog", "current")
+        catalog = self.at(int(version))
+        with self._lock:
+            self._current, self._checked_at = catalog, now
+        return catalog
+
+    def at(self, version: int) -> Catalog:
+        """The catalog as it was at ``version`` (cached; versions never change)."""
+        cached = self._versions.get(version)
+        if cached is not None:
+            return cached
+        with read_transaction(self._engine) as connection:
+            document = connection.execute(
+                select(catalog_versions.c.document).where(catalog_versions.c.version == version)
+            ).scalar_one_or_none()
+        if document is None:
+            raise NotFound("price version", version, field="price_version")
+        catalog = catalog_from_document(document, source=f"price version {version}")
+        with self._lock:
+            self._versions[version] = catalog
+        return catalog
+
+    def for_quote(self, version: int | None, now: datetime) -> Catalog:
+        """The catalog to price at: the current one, or the quoted ``version`` while that
+        quote can still be valid (it was current less than a quote's validity ago)."""
+        current = self.current()
+        if version is None or version == current.version:
+            return current
+        if version > current.version:
+            self._checked_at = 0.0
+            current = self.current()
+            if version == current.version:
+                return current
+        with read_transaction(self._engine) as connection:
+            superseded_at = connection.execute(
+                select(catalog_versions.c.created_at).where(
+                    catalog_versions.c.version == version + 1
+                )
+            ).scalar_one_or_none()
+        if superseded_at is None or now - superseded_at > timedelta(
+            seconds=limits.QUOTE_VALIDITY_SECONDS
+        ):
+            raise InvalidRequest(
+                f"price version {version} is no longer quoted; quote again at version "
+                f"{current.version}",
+                field="price_version",
+            )
+        return self.at(version)
+
+    def publish(self, catalog: Catalog, *, actor: str, note: str, now: datetime) -> Catalog:
+        """Store ``catalog`` as the next version (its own version number is replaced)."""
+        with write_transaction(self._engine) as connection:
+            latest = connection.execute(select(func.max(catalog_versions.c.version))).scalar()
+            version = 1 if latest is None else int(latest) + 1
+            published = Catalog(version=version, entries=catalog.entries)
+            connection.execute(
+                insert(catalog_versions).values(
+                    version=version,
+                    document=catalog_to_document(published),
+                    created_at=now,
+                    actor=actor,
+                    note=note,
+                )
+            )
+        with self._lock:
+            self._versions[version] = published
+            self._current, self._checked_at = published, time.monotonic()
+        return published
+
+    def put_entry(self, entry: CatalogEntry, *, actor: str, note: str, now: datetime) -> Catalog:
+        return self.publish(self.current().with_entry(entry), actor=actor, note=note, now=now)
+
+    def history(self, limit: int = 50) -> list[dict[str, object]]:
+        with read_transaction(self._engine) as connection:
+            rows = connection.execute(
+                select(
+                    catalog_versions.c.version,
+                    catalog_versions.c.created_at,
+                    catalog_versions.c.actor,
+                    catalog_versions.c.note,
+                )
+                .order_by(catalog_versions.c.version.desc())
+                .limit(limit)
+            ).mappings()
+            return [dict(row) for row in rows]

@@ -1,0 +1,46 @@
+"""What every use case needs: the database, the clock, price versions, plans and settings."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, Engine
+
+from gencredits.domain.errors import NotFound
+from gencredits.domain.plans import Plans
+from gencredits.service.catalogs import CatalogStore
+from gencredits.service.clock import Clock
+from gencredits.service.plan_store import PlanStore
+from gencredits.service.timeline import catch_up
+from gencredits.store import queries
+from gencredits.store.engine import write_transaction
+from gencredits.store.queries import AccountRow
+
+
+@dataclass
+class Context:
+    engine: Engine
+    clock: Clock
+    catalogs: CatalogStore
+    plans: PlanStore
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[Connection]:
+        with write_transaction(self.engine) as connection:
+            yield connection
+
+    def open_account(self, connection: Connection, account_id: str, now: datetime) -> AccountRow:
+        """Lock the account row and bring it up to ``now`` (renewals, expiries)."""
+        account = queries.lock_account(connection, account_id)
+        if account is None:
+            raise NotFound("account", account_id, field="account_id")
+        return catch_up(connection, account, self.all_plans(), now)
+
+    def all_plans(self) -> Plans:
+        return self.plans.all()

@@ -1,0 +1,330 @@
+"""The library's front door: :class:`Gencredits`, the whole domain in-process.
+
+    import gencredits
+    credits = gencredits.open()                       # embedded SQLite in ./var
+    credits.create_account("ana", name="Ana", plan="pro")
+    credits.charge("ana", gencredits.QuoteRequest.single("flux-2-pro", outputs=4),
+                   idempotency_key="job-42")
+
+Every method is one unit of work. Operating errors are the exceptions of
+``gencredits.domain.errors``; the HTTP client (``gencredits.Client``) raises the same ones.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from gencredits.domain import limits
+from gencredits.domain.catalog import Catalog, CatalogEntry
+from gencredits.domain.ledger import AccountKind, Entry, GrantSource, Hold
+from gencredits.domain.plans import Plan, Plans
+from gencredits.domain.pricing import Quote, QuoteRequest
+from gencredits.service import accounts, audit, spending
+from gencredits.service.accounts import AccountView, PlanChangeResult
+from gencredits.service.audit import Page, SweepResult, VerifyReport
+from gencredits.service.catalogs import CatalogStore
+from gencredits.service.clock import Clock, clock_from_environment
+from gencredits.service.context import Context
+from gencredits.service.plan_store import PlanStore
+from gencredits.service.spending import Settlement, Transfer
+from gencredits.store.catalog_document import load_catalog_file
+from gencredits.store.engine import (
+    database_url_from_environment,
+    make_engine,
+    migrate,
+    write_transaction,
+)
+from gencredits.store.plans_document import load_plans_file, plan_to_document
+from gencredits.store.tables import catalog_versions, plans, settings
+
+OPERATOR = "operator"
+
+
+class Gencredits:
+    """Catalog, quotes, accounts, charges, holds, cycles and history over one database."""
+
+    def __init__(self, engine: Engine, *, clock: Clock | None = None) -> None:
+        self.engine = engine
+        self.clock = clock or clock_from_environment()
+        self._context = Context(
+            engine=engine,
+            clock=self.clock,
+            catalogs=CatalogStore(engine),
+            plans=PlanStore(engine),
+        )
+
+    # --- catalog and quotes -------------------------------------------------------------------
+
+    def catalog(self, version: int | None = None) -> Catalog:
+        catalogs = self._context.catalogs
+        return catalogs.current() if version is None else catalogs.at(version)
+
+    def put_catalog_entry(
+        self, entry: CatalogEntry, *, actor: str = OPERATOR, note: str = ""
+    ) -> Catalog:
+        """Add or change one entry; publishes a new price version."""
+        return self._context.catalogs.put_entry(entry, actor=actor, note=note, now=self.clock.now())
+
+    def publish_catalog(
+        self, catalog: Catalog, *, actor: str = OPERATOR, note: str = ""
+    ) -> Catalog:
+        return self._context.catalogs.publish(catalog, actor=actor, note=note, now=self.clock.now())
+
+    def catalog_history(self, limit: int = 50) -> list[dict[str, object]]:
+        return self._context.catalogs.history(limit)
+
+    def quote(self, request: QuoteRequest, *, price_version: int | None = None) -> Quote:
+        now = self.clock.now()
+        return spending.price(self._context, request, price_version, now)
+
+    # --- plans ----------------------------------------------------------------------------------
+
+    def plans(self) -> Plans:
+        return self._context.plans.all()
+
+    def put_plan(self, plan: Plan) -> Plan:
+        return self._context.plans.put(plan, now=self.clock.now())
+
+    def set_topups_enabled(self, enabled: bool) -> None:
+        """The operator switch for top-up packs (off by default, as the reference product)."""
+        from sqlalchemy import delete
+
+        with write_transaction(self.engine) as connection:
+            connection.execute(delete(settings).where(settings.c.key == "topups_enabled"))
+            connection.execute(
+                insert(settings).values(
+                    key="topups_enabled", value=enabled, updated_at=self.clock.now()
+                )
+            )
+
+    # --- accounts -------------------------------------------------------------------------------
+
+    def create_account(
+        self,
+        account_id: str | None = None,
+        *,
+        name: str,
+        plan: str | None = None,
+        kind: AccountKind | str = AccountKind.PERSON,
+        members: tuple[str, ...] = (),
+        idempotency_key: str | None = None,
+        actor: str = OPERATOR,
+    ) -> AccountView:
+        return accounts.create_account(
+            self._context,
+            account_id=account_id,
+            name=name,
+            plan_id=plan,
+            kind=AccountKind(kind),
+            members=tuple(members),
+            idempotency_key=idempotency_key,
+            actor=actor,
+        )
+
+    def account(self, account_id: str) -> AccountView:
+        return accounts.get_account(self._context, account_id)
+
+    def accounts(
+        self, *, after: str | None = None, limit: int = limits.DEFAULT_PAGE_SIZE
+    ) -> list[AccountView]:
+        return accounts.list_accounts(self._context, after=after, limit=limit)
+
+    def set_members(
+        self,
+        account_id: str,
+        *,
+        add: tuple[str, ...] = (),
+        remove: tuple[str, ...] = (),
+        actor: str = OPERATOR,
+    ) -> AccountView:
+        return accounts.set_members(self._context, account_id, add=add, remove=remove, actor=actor)
+
+    def change_plan(
+        self,
+        account_id: str,
+        plan: str,
+        *,
+        idempotency_key: str | None = None,
+        actor: str = OPERATOR,
+    ) -> PlanChangeResult:
+        return accounts.change_plan(
+            self._context, account_id, plan, idempotency_key=idempotency_key, actor=actor
+        )
+
+    def set_project_cap(self, account_id: str, project: str, cap_credits: int | None) -> None:
+        accounts.set_project_cap(self._context, account_id, project, cap_credits)
+
+    # --- moving credits -------------------------------------------------------------------------
+
+    def charge(self, account_id: str, request: QuoteRequest, **options: Any) -> Entry:
+        """Options: idempotency_key, price_version, project, job_ref, actor."""
+        options.setdefault("idempotency_key", None)
+        options.setdefault("actor", OPERATOR)
+        return spending.charge(self._context, account_id, request, **options)
+
+    def hold(self, account_id: str, request: QuoteRequest, **options: Any) -> Hold:
+        """Options: idempotency_key, price_version, ttl_seconds, project, job_ref, actor."""
+        options.setdefault("idempotency_key", None)
+        options.setdefault("actor", OPERATOR)
+        return spending.hold(self._context, account_id, request, **options)
+
+    def capture(self, hold_id: int | None = None, **options: Any) -> Settlement:
+        """Options: amount_credits or outputs_delivered, account_id + job_ref, idempotency_key."""
+        options.setdefault("idempotency_key", None)
+        options.setdefault("actor", OPERATOR)
+        return spending.capture(self._context, hold_id, **options)
+
+    def release(self, hold_id: int | None = None, **options: Any) -> Hold:
+        options.setdefault("idempotency_key", None)
+        options.setdefault("actor", OPERATOR)
+        return spending.release(self._context, hold_id, **options)
+
+    def get_hold(self, hold_id: int) -> Hold:
+        return spending.get_hold(self._context, hold_id)
+
+    def refund(self, entry_id: int | None = None, **options: Any) -> Entry:
+        """Options: amount_credits, account_id + job_ref, reason, idempotency_key."""
+        options.setdefault("idempotency_key", None)
+        options.setdefault("actor", OPERATOR)
+        return spending.refund(self._context, entry_id, **options)
+
+    def grant(
+        self,
+        account_id: str,
+        amount_credits: int,
+        *,
+        source: GrantSource | str,
+        expires_at: datetime | None = None,
+        priority: int | None = None,
+        reason: str | None = None,
+        idempotency_key: str | None = None,
+        actor: str = OPERATOR,
+    ) -> Entry:
+        return spending.grant(
+            self._context,
+            account_id,
+            amount_credits,
+            source=GrantSource(source),
+            expires_at=expires_at,
+            priority=priority,
+            reason=reason,
+            idempotency_key=idempotency_key,
+            actor=actor,
+        )
+
+    def adjust(
+        self,
+        account_id: str,
+        amount_credits: int,
+        *,
+        reason: str,
+        expires_at: datetime | None = None,
+        idempotency_key: str | None = None,
+        actor: str = OPERATOR,
+    ) -> Entry:
+        return spending.adjust(
+            self._context,
+            account_id,
+            amount_credits,
+            reason=reason,
+            expires_at=expires_at,
+            idempotency_key=idempotency_key,
+            actor=actor,
+        )
+
+    def transfer(
+        self,
+        from_account_id: str,
+        to_account_id: str,
+        amount_credits: int,
+        *,
+        reason: str | None = None,
+        idempotency_key: str | None = None,
+        actor: str = OPERATOR,
+    ) -> Transfer:
+        return spending.transfer(
+            self._context,
+            from_account_id,
+            to_account_id,
+            amount_credits,
+            reason=reason,
+            idempotency_key=idempotency_key,
+            actor=actor,
+        )
+
+    # --- reading back ---------------------------------------------------------------------------
+
+    def history(self, account_id: str, **filters: Any) -> Page:
+        """Filters: kinds, model_id, project, since, until, cursor, limit."""
+        return audit.history(self._context, account_id, **filters)
+
+    def entry(self, entry_id: int) -> Entry:
+        return audit.get_entry(self._context, entry_id)
+
+    def renew(self) -> SweepResult:
+        """The sweep: renewals and expiries on every account with something due."""
+        return audit.sweep(self._context)
+
+    def verify(self) -> VerifyReport:
+        return audit.verify(self._context)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Gencredits:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+def open(
+    database_url: str | None = None,
+    *,
+    clock: Clock | None = None,
+    catalog_path: str | None = None,
+    pool_size: int = 20,
+) -> Gencredits:
+    """Connect (``GENCREDITS_DATABASE_URL`` or ``./var/gencredits.db``), migrate, seed the
+    default catalog and plans on first start, and return the service."""
+    engine = make_engine(database_url or database_url_from_environment(), pool_size=pool_size)
+    migrate(engine)
+    service = Gencredits(engine, clock=clock)
+    seed(engine, service.clock.now(), catalog_path)
+    return service
+
+
+def seed(engine: Engine, now: datetime, catalog_path: str | None = None) -> None:
+    """Publish the default catalog and plans if the database has none (idempotent, and safe
+    when several processes start together)."""
+    try:
+        with write_transaction(engine) as connection:
+            if connection.execute(select(catalog_versions.c.version).limit(1)).first() is None:
+                catalog = load_catalog_file(catalog_path)
+                from gencredits.store.catalog_document import catalog_to_document
+
+                connection.execute(
+                    insert(catalog_versions).values(
+                        version=1,
+                        document=catalog_to_document(Catalog(1, catalog.entries)),
+                        created_at=now,
+                        actor="seed",
+                        note="default catalog",
+                    )
+                )
+            if connection.execute(select(plans.c.id).limit(1)).first() is None:
+                for plan in load_plans_file():
+                    connection.execute(
+                        insert(plans).values(
+                            id=plan.id,
+                            document=plan_to_document(plan),
+                            created_at=now,
+                            updated_at=now,
+                        )
+                    )
+    except IntegrityError:
+        pass  # another process seeded first

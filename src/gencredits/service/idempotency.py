@@ -1,0 +1,84 @@
+"""Idempotency keys, Stripe's way: a replay returns the first result and changes nothing.
+
+A mutation runs through :func:`run_once` *after* it has locked the account it changes, so two
+requests with one key are serialized: the second finds the first's stored result. The key's
+scope is the account (an operator's keys for different accounts never collide). The same key
+with a different payload is refused with :class:`IdempotencyConflict`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, delete
+
+from gencredits.domain import limits
+from gencredits.domain.errors import IdempotencyConflict, InvalidRequest
+from gencredits.store.queries import find_idempotency_key, insert_idempotency_key
+from gencredits.store.tables import idempotency_keys
+
+Result = TypeVar("Result")
+
+
+def request_hash(operation: str, payload: dict[str, Any]) -> str:
+    canonical = json.dumps({"operation": operation, **payload}, sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def check_key(key: str | None) -> None:
+    if key is None:
+        return
+    if not key or len(key) > limits.MAX_IDEMPOTENCY_KEY_LENGTH or not key.isprintable():
+        raise InvalidRequest(
+            f"an idempotency key is 1 to {limits.MAX_IDEMPOTENCY_KEY_LENGTH} printable characters",
+            field="idempotency_key",
+        )
+
+
+def run_once(
+    connection: Connection,
+    *,
+    scope: str,
+    key: str | None,
+    operation: str,
+    payload: dict[str, Any],
+    now: datetime,
+    perform: Callable[[], Result],
+    encode: Callable[[Result], dict[str, Any]],
+    decode: Callable[[dict[str, Any]], Result],
+) -> Result:
+    """``perform()`` once per (scope, key); later calls get the stored result decoded."""
+    if key is None:
+        return perform()
+    digest = request_hash(operation, payload)
+    stored = find_idempotency_key(connection, scope, key)
+    if stored is not None:
+        if stored["request_hash"] != digest:
+            raise IdempotencyConflict(key)
+        return decode(stored["response"])
+    result = perform()
+    insert_idempotency_key(
+        connection,
+        scope=scope,
+        key=key,
+        operation=operation,
+        request_hash=digest,
+        response=encode(result),
+        created_at=now,
+    )
+    return result
+
+
+def purge_keys(connection: Connection, now: datetime) -> int:
+    """Forget keys older than the retention period (at least 24 hours, per SPEC)."""
+    from datetime import timedelta
+
+    cutoff = now - timedelta(seconds=limits.IDEMPOTENCY_KEY_RETENTION_SECONDS)
+    result = connection.execute(
+        delete(idempotency_keys).where(idempotency_keys.c.created_at < cutoff)
+    )
+    return int(result.rowcount or 0)

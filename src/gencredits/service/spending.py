@@ -1,0 +1,899 @@
+"""Moving credits: grants, charges, holds and their settlement, refunds, adjustments, transfers.
+
+Each function is one unit of work: lock the account, bring it up to date, check the
+idempotency key, check the business rules, write entries, commit. A refusal writes nothing
+to the ledger (a refused charge is noted in ``refused_charges``, outside the ledger, for the
+plan advisor and the events feed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, insert, select
+
+from gencredits.domain import limits
+from gencredits.domain.errors import (
+    ExceedsHoldAmount,
+    FeatureDisabled,
+    HoldNotPending,
+    InsufficientCredits,
+    InvalidRequest,
+    NotFound,
+    OutOfRange,
+    ProjectCapExceeded,
+)
+from gencredits.domain.ledger import (
+    DEFAULT_PRIORITY,
+    Entry,
+    EntryKind,
+    GrantSource,
+    Hold,
+    HoldStatus,
+    allocate,
+    refund_allocations,
+    split_allocations,
+)
+from gencredits.domain.pricing import LineItem, Quote, QuoteRequest, quote
+from gencredits.service.accounts import check_project
+from gencredits.service.book import AccountBook
+from gencredits.service.context import Context
+from gencredits.service.idempotency import check_key, run_once
+from gencredits.store import queries
+from gencredits.store.queries import AccountRow
+from gencredits.store.tables import project_caps, refused_charges, settings
+
+MANUAL_GRANT_SOURCES = frozenset(
+    {GrantSource.PROMO, GrantSource.TOPUP, GrantSource.ADJUSTMENT, GrantSource.TRIAL}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """The outcome of capturing a hold: the hold, the capture entry and the release of the
+    rest (when less than the whole hold was captured)."""
+
+    hold: Hold
+    capture: Entry | None
+    release: Entry | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "hold": self.hold.as_dict(),
+            "capture": self.capture.as_dict() if self.capture else None,
+            "release": self.release.as_dict() if self.release else None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Settlement:
+        return cls(
+            Hold.from_dict(data["hold"]),
+            Entry.from_dict(data["capture"]) if data["capture"] else None,
+            Entry.from_dict(data["release"]) if data["release"] else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    outgoing: Entry
+    incoming: Entry
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"out": self.outgoing.as_dict(), "in": self.incoming.as_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Transfer:
+        return cls(Entry.from_dict(data["out"]), Entry.from_dict(data["in"]))
+
+
+# --- pricing a request ------------------------------------------------------------------------
+
+
+def price(ctx: Context, request: QuoteRequest, price_version: int | None, now: datetime) -> Quote:
+    catalog = ctx.catalogs.for_quote(price_version, now)
+    return quote(request, catalog, issued_at=now)
+
+
+def request_payload(request: QuoteRequest) -> list[dict[str, Any]]:
+    return [
+        {
+            k: v
+            for k, v in (
+                ("model", line.model_id),
+                ("outputs", line.outputs),
+                ("count", line.count),
+                ("seconds", line.seconds),
+                ("quality", line.quality),
+                ("option", line.option),
+            )
+            if v is not None
+        }
+        for line in request.lines
+    ]
+
+
+def request_from_payload(lines: list[dict[str, Any]]) -> QuoteRequest:
+    return QuoteRequest(
+        tuple(
+            LineItem(
+                model_id=line["model"],
+                outputs=line.get("outputs", 1),
+                count=line.get("count", 1),
+                seconds=line.get("seconds"),
+                quality=line.get("quality"),
+                option=line.get("option"),
+            )
+            for line in lines
+        )
+    )
+
+
+def _model_of(priced: Quote) -> str | None:
+    models = {line.model_id for line in priced.lines}
+    return models.pop() if len(models) == 1 else "mixed"
+
+
+def _check_job_ref(job_ref: str | None) -> None:
+    if job_ref is not None and not 1 <= len(job_ref) <= 200:
+        raise InvalidRequest("a job reference has 1 to 200 characters", field="job_ref")
+
+
+def _check_amount(amount: int, field: str, *, allow_zero: bool = False) -> None:
+    if not isinstance(amount, int) or isinstance(amount, bool):
+        raise InvalidRequest(f"{field} must be a whole number of credits", field=field)
+    low = 0 if allow_zero else 1
+    if not low <= amount <= limits.MAX_AMOUNT_CREDITS:
+        raise OutOfRange(amount, low, limits.MAX_AMOUNT_CREDITS, field=field)
+
+
+def _spend(book: AccountBook, amount: int, now: datetime) -> tuple[tuple[int, int], ...]:
+    """Burn ``amount`` from the account's live grants (refusing when they do not cover it)."""
+    if book.available_credits < amount:
+        raise InsufficientCredits(available=book.available_credits, required=amount)
+    allocations = allocate(queries.live_grants(book.connection, book.account.id, now), amount)
+    queries.take_from_grants(book.connection, allocations)
+    return allocations
+
+
+def _check_project_cap(
+    connection: Connection, account: AccountRow, project: str | None, amount: int
+) -> None:
+    if project is None:
+        return
+    cap = connection.execute(
+        select(project_caps.c.cap_credits).where(
+            project_caps.c.account_id == account.id, project_caps.c.project == project
+        )
+    ).scalar_one_or_none()
+    if cap is None:
+        return
+    used = queries.project_usage(connection, account.id, project, account.cycle_starts_at)
+    if used + amount > cap:
+        raise ProjectCapExceeded(project, cap, used, amount)
+
+
+def note_refusal(
+    ctx: Context,
+    account_id: str,
+    error: InsufficientCredits | ProjectCapExceeded,
+    model_id: str | None,
+    project: str | None,
+) -> None:
+    """Remember a refused charge (not a ledger entry) for advice and events."""
+    available = error.available if isinstance(error, InsufficientCredits) else error.used_credits
+    with ctx.unit_of_work() as connection:
+        connection.execute(
+            insert(refused_charges).values(
+                account_id=account_id,
+                reason=error.code,
+                required_credits=error.required,
+                available_credits=available,
+                model_id=model_id,
+                project=project,
+                created_at=ctx.now(),
+            )
+        )
+
+
+# --- charge -----------------------------------------------------------------------------------
+
+
+def charge(
+    ctx: Context,
+    account_id: str,
+    request: QuoteRequest,
+    *,
+    idempotency_key: str | None,
+    price_version: int | None = None,
+    project: str | None = None,
+    job_ref: str | None = None,
+    actor: str,
+) -> Entry:
+    """Debit the price of ``request`` at once; refused with nothing written when the account's
+    available credits do not cover it."""
+    check_key(idempotency_key)
+    check_project(project)
+    _check_job_ref(job_ref)
+    now = ctx.now()
+    priced = price(ctx, request, price_version, now)
+    total = priced.total_credits
+    payload = {
+        "lines": request_payload(request),
+        "project": project,
+        "job_ref": job_ref,
+        "price_version": price_version,
+    }
+    try:
+        with ctx.unit_of_work() as connection:
+            account = ctx.open_account(connection, account_id, now)
+
+            def perform() -> Entry:
+                _check_project_cap(connection, account, project, total)
+                book = AccountBook(connection, account, now, actor)
+                allocations = _spend(book, total, now)
+                entry = book.record(
+                    EntryKind.CHARGE,
+                    total,
+                    available_delta=-total,
+                    grants=allocations,
+                    model_id=_model_of(priced),
+                    price_version=priced.price_version,
+                    project=project,
+                    job_ref=job_ref,
+                    idempotency_key=idempotency_key,
+                    details=priced.as_dict(),
+                )
+                book.save()
+                return entry
+
+            return run_once(
+                connection,
+                scope=account_id,
+                key=idempotency_key,
+                operation="charge",
+                payload=payload,
+                now=now,
+                perform=perform,
+                encode=Entry.as_dict,
+                decode=Entry.from_dict,
+            )
+    except (InsufficientCredits, ProjectCapExceeded) as error:
+        note_refusal(ctx, account_id, error, _model_of(priced), project)
+        raise
+
+
+# --- holds ------------------------------------------------------------------------------------
+
+
+def hold(
+    ctx: Context,
+    account_id: str,
+    request: QuoteRequest,
+    *,
+    idempotency_key: str | None,
+    price_version: int | None = None,
+    ttl_seconds: int = limits.DEFAULT_HOLD_TTL_SECONDS,
+    project: str | None = None,
+    job_ref: str | None = None,
+    actor: str,
+) -> Hold:
+    """Reserve the price of ``request`` until it is captured or released, or ``ttl_seconds``
+    pass (then it is released by itself)."""
+    check_key(idempotency_key)
+    check_project(project)
+    _check_job_ref(job_ref)
+    if not isinstance(ttl_seconds, int) or not 1 <= ttl_seconds <= limits.MAX_HOLD_TTL_SECONDS:
+        raise OutOfRange(ttl_seconds, 1, limits.MAX_HOLD_TTL_SECONDS, field="ttl_seconds")
+    now = ctx.now()
+    priced = price(ctx, request, price_version, now)
+    total = priced.total_credits
+    payload = {
+        "lines": request_payload(request),
+        "project": project,
+        "job_ref": job_ref,
+        "price_version": price_version,
+        "ttl_seconds": ttl_seconds,
+    }
+    try:
+        with ctx.unit_of_work() as connection:
+            account = ctx.open_account(connection, account_id, now)
+
+            def perform() -> Hold:
+                if queries.pending_hold_count(connection, account_id) >= limits.MAX_OPEN_HOLDS:
+                    raise InvalidRequest(
+                        f"an account may have at most {limits.MAX_OPEN_HOLDS} open holds",
+                        field="account_id",
+                    )
+                _check_project_cap(connection, account, project, total)
+                book = AccountBook(connection, account, now, actor)
+                allocations = _spend(book, total, now)
+                expires_at = now + timedelta(seconds=ttl_seconds)
+                created = queries.insert_hold(
+                    connection,
+                    account_id=account_id,
+                    status=HoldStatus.PENDING.value,
+                    amount_credits=total,
+                    captured_credits=None,
+                    allocations=[list(a) for a in allocations],
+                    request=request_payload(request),
+                    quote=priced.as_dict(),
+                    price_version=priced.price_version,
+                    model_id=_model_of(priced),
+                    project=project,
+                    job_ref=job_ref,
+                    actor=actor,
+                    created_at=now,
+                    expires_at=expires_at,
+                )
+                book.record(
+                    EntryKind.HOLD,
+                    total,
+                    available_delta=-total,
+                    held_delta=total,
+                    grants=allocations,
+                    hold_id=created.id,
+                    model_id=created.model_id,
+                    price_version=priced.price_version,
+                    project=project,
+                    job_ref=job_ref,
+                    idempotency_key=idempotency_key,
+                    details=priced.as_dict(),
+                )
+                book.event_at(expires_at)
+                book.save()
+                return created
+
+            return run_once(
+                connection,
+                scope=account_id,
+                key=idempotency_key,
+                operation="hold",
+                payload=payload,
+                now=now,
+                perform=perform,
+                encode=Hold.as_dict,
+                decode=Hold.from_dict,
+            )
+    except (InsufficientCredits, ProjectCapExceeded) as error:
+        note_refusal(ctx, account_id, error, _model_of(priced), project)
+        raise
+
+
+def _find_hold(
+    ctx: Context,
+    connection: Connection,
+    hold_id: int | None,
+    account_id: str | None,
+    job_ref: str | None,
+) -> int:
+    if hold_id is None:
+        if account_id is None or job_ref is None:
+            raise InvalidRequest(
+                "name a hold id, or an account and its job reference", field="hold_id"
+            )
+        found = queries.hold_by_job(connection, account_id, job_ref)
+        if found is None:
+            raise NotFound("hold for job", job_ref, field="job_ref")
+        return found
+    return hold_id
+
+
+def capture(
+    ctx: Context,
+    hold_id: int | None,
+    *,
+    amount_credits: int | None = None,
+    outputs_delivered: int | None = None,
+    account_id: str | None = None,
+    job_ref: str | None = None,
+    idempotency_key: str | None,
+    actor: str,
+) -> Settlement:
+    """Capture a pending hold: all of it, ``amount_credits`` of it, or the price of the
+    ``outputs_delivered`` (3 of 4 images); never more than the hold. The rest is released."""
+    check_key(idempotency_key)
+    if amount_credits is not None and outputs_delivered is not None:
+        raise InvalidRequest("give amount or outputs_delivered, not both", field="amount")
+    if amount_credits is not None:
+        _check_amount(amount_credits, "amount", allow_zero=True)
+    now = ctx.now()
+    with ctx.unit_of_work() as connection:
+        hold_id = _find_hold(ctx, connection, hold_id, account_id, job_ref)
+        found = queries.read_hold(connection, hold_id)
+        if found is None or (account_id is not None and found[0].account_id != account_id):
+            raise NotFound("hold", hold_id, field="hold_id")
+        account = ctx.open_account(connection, found[0].account_id, now)
+        payload = {"hold_id": hold_id, "amount": amount_credits, "outputs": outputs_delivered}
+
+        def perform() -> Settlement:
+            current = queries.read_hold(connection, hold_id)
+            assert current is not None
+            held, row = current
+            if held.status is not HoldStatus.PENDING:
+                raise HoldNotPending(str(hold_id), held.status.value)
+            kept = held.amount_credits
+            if amount_credits is not None:
+                if amount_credits > held.amount_credits:
+                    raise ExceedsHoldAmount(str(hold_id), held.amount_credits, amount_credits)
+                kept = amount_credits
+            elif outputs_delivered is not None:
+                kept = _price_of_delivered(ctx, row, outputs_delivered, now)
+            allocations = tuple((g, c) for g, c in row["allocations"])
+            kept_allocations, returned = split_allocations(allocations, kept)
+            settled = queries.settle_hold(connection, hold_id, HoldStatus.CAPTURED, kept, now)
+            book = AccountBook(connection, account, now, actor)
+            common: dict[str, Any] = {
+                "hold_id": hold_id,
+                "model_id": held.model_id,
+                "project": held.project,
+                "job_ref": held.job_ref,
+                "price_version": held.price_version,
+            }
+            capture_entry = None
+            if kept:
+                capture_entry = book.record(
+                    EntryKind.CAPTURE,
+                    kept,
+                    available_delta=0,
+                    held_delta=-kept,
+                    grants=kept_allocations,
+                    idempotency_key=idempotency_key,
+                    details=held.quote,
+                    **common,
+                )
+            release_entry = None
+            if returned:
+                rest = held.amount_credits - kept
+                release_entry = book.record(
+                    EntryKind.RELEASE,
+                    rest,
+                    available_delta=rest,
+                    held_delta=-rest,
+                    grants=returned,
+                    idempotency_key=idempotency_key,
+                    reason="the part of the hold not captured",
+                    **common,
+                )
+                book.return_credits(returned, hold_id=hold_id)
+            book.save()
+            return Settlement(settled, capture_entry, release_entry)
+
+        return run_once(
+            connection,
+            scope=account.id,
+            key=idempotency_key,
+            operation="capture",
+            payload=payload,
+            now=now,
+            perform=perform,
+            encode=Settlement.as_dict,
+            decode=Settlement.from_dict,
+        )
+
+
+def _price_of_delivered(ctx: Context, row: Any, outputs_delivered: int, now: datetime) -> int:
+    lines = row["request"]
+    if len(lines) != 1 or lines[0].get("count", 1) != 1:
+        raise InvalidRequest(
+            "outputs_delivered applies to a hold for one request of one line; capture an amount",
+            field="outputs_delivered",
+        )
+    ordered = lines[0].get("outputs", 1)
+    if not isinstance(outputs_delivered, int) or not 0 <= outputs_delivered <= ordered:
+        raise OutOfRange(outputs_delivered, 0, ordered, field="outputs_delivered")
+    if outputs_delivered == 0:
+        return 0
+    catalog = ctx.catalogs.at(row["price_version"])
+    request = request_from_payload([{**lines[0], "outputs": outputs_delivered}])
+    return min(quote(request, catalog, issued_at=now).total_credits, int(row["amount_credits"]))
+
+
+def release(
+    ctx: Context,
+    hold_id: int | None,
+    *,
+    account_id: str | None = None,
+    job_ref: str | None = None,
+    idempotency_key: str | None,
+    actor: str,
+) -> Hold:
+    """Release a pending hold: every credit returns to the grant it came from."""
+    check_key(idempotency_key)
+    now = ctx.now()
+    with ctx.unit_of_work() as connection:
+        hold_id = _find_hold(ctx, connection, hold_id, account_id, job_ref)
+        found = queries.read_hold(connection, hold_id)
+        if found is None or (account_id is not None and found[0].account_id != account_id):
+            raise NotFound("hold", hold_id, field="hold_id")
+        account = ctx.open_account(connection, found[0].account_id, now)
+
+        def perform() -> Hold:
+            current = queries.read_hold(connection, hold_id)
+            assert current is not None
+            held, row = current
+            if held.status is not HoldStatus.PENDING:
+                raise HoldNotPending(str(hold_id), held.status.value)
+            settled = queries.settle_hold(connection, hold_id, HoldStatus.RELEASED, None, now)
+            allocations = tuple((g, c) for g, c in row["allocations"])
+            book = AccountBook(connection, account, now, actor)
+            book.record(
+                EntryKind.RELEASE,
+                held.amount_credits,
+                available_delta=held.amount_credits,
+                held_delta=-held.amount_credits,
+                grants=allocations,
+                hold_id=hold_id,
+                model_id=held.model_id,
+                project=held.project,
+                job_ref=held.job_ref,
+                idempotency_key=idempotency_key,
+                reason="released",
+            )
+            book.return_credits(allocations, hold_id=hold_id)
+            book.save()
+            return settled
+
+        return run_once(
+            connection,
+            scope=account.id,
+            key=idempotency_key,
+            operation="release",
+            payload={"hold_id": hold_id},
+            now=now,
+            perform=perform,
+            encode=Hold.as_dict,
+            decode=Hold.from_dict,
+        )
+
+
+def get_hold(ctx: Context, hold_id: int) -> Hold:
+    now = ctx.now()
+    with ctx.unit_of_work() as connection:
+        found = queries.read_hold(connection, hold_id)
+        if found is None:
+            raise NotFound("hold", hold_id, field="hold_id")
+        ctx.open_account(connection, found[0].account_id, now)  # an expired hold shows expired
+        current = queries.read_hold(connection, hold_id)
+        assert current is not None
+        return current[0]
+
+
+# --- refunds, grants, adjustments, transfers ---------------------------------------------------
+
+
+def refund(
+    ctx: Context,
+    entry_id: int | None,
+    *,
+    amount_credits: int | None = None,
+    account_id: str | None = None,
+    job_ref: str | None = None,
+    reason: str | None = None,
+    idempotency_key: str | None,
+    actor: str,
+) -> Entry:
+    """Return all or part of a charge (or capture) to the grants it burned."""
+    check_key(idempotency_key)
+    if amount_credits is not None:
+        _check_amount(amount_credits, "amount")
+    now = ctx.now()
+    with ctx.unit_of_work() as connection:
+        if entry_id is None:
+            if account_id is None or job_ref is None:
+                raise InvalidRequest(
+                    "name an entry id, or an account and its job reference", field="entry_id"
+                )
+            found = queries.entry_by_job(connection, account_id, job_ref)
+            if found is None:
+                raise NotFound("charge for job", job_ref, field="job_ref")
+            entry_id = found.id
+        original = queries.read_entry(connection, entry_id)
+        if original is None or (account_id is not None and original.account_id != account_id):
+            raise NotFound("entry", entry_id, field="entry_id")
+        if original.kind not in (EntryKind.CHARGE, EntryKind.CAPTURE):
+            raise InvalidRequest(
+                f"entry {entry_id} is a {original.kind.value}; only charges and captures are "
+                "refunded",
+                field="entry_id",
+            )
+        account = ctx.open_account(connection, original.account_id, now)
+
+        def perform() -> Entry:
+            already = queries.refunded_credits(connection, original.id)
+            refundable = original.amount_credits - already
+            amount = refundable if amount_credits is None else amount_credits
+            if refundable <= 0:
+                raise InvalidRequest(
+                    f"entry {original.id} is already fully refunded", field="entry_id"
+                )
+            if amount > refundable:
+                raise OutOfRange(
+                    amount, 1, refundable, field="amount", reason="more than is left to refund"
+                )
+            allocations = refund_allocations(original.grants, already, amount)
+            book = AccountBook(connection, account, now, actor)
+            entry = book.record(
+                EntryKind.REFUND,
+                amount,
+                available_delta=amount,
+                grants=allocations,
+                related_entry_id=original.id,
+                model_id=original.model_id,
+                price_version=original.price_version,
+                project=original.project,
+                job_ref=original.job_ref,
+                idempotency_key=idempotency_key,
+                reason=reason,
+            )
+            book.return_credits(allocations, related_entry_id=original.id)
+            book.save()
+            return entry
+
+        return run_once(
+            connection,
+            scope=account.id,
+            key=idempotency_key,
+            operation="refund",
+            payload={"entry_id": entry_id, "amount": amount_credits, "reason": reason},
+            now=now,
+            perform=perform,
+            encode=Entry.as_dict,
+            decode=Entry.from_dict,
+        )
+
+
+def topups_enabled(connection: Connection) -> bool:
+    value = connection.execute(
+        select(settings.c.value).where(settings.c.key == "topups_enabled")
+    ).scalar_one_or_none()
+    return bool(value)
+
+
+def grant(
+    ctx: Context,
+    account_id: str,
+    amount_credits: int,
+    *,
+    source: GrantSource,
+    expires_at: datetime | None = None,
+    priority: int | None = None,
+    reason: str | None = None,
+    idempotency_key: str | None,
+    actor: str,
+) -> Entry:
+    """Add credits to an account as a grant (promo, top-up, trial or adjustment)."""
+    check_key(idempotency_key)
+    _check_amount(amount_credits, "amount")
+    if source not in MANUAL_GRANT_SOURCES:
+        raise InvalidRequest(
+            "plan credits come from billing cycles; grant promo, topup, trial or adjustment",
+            field="source",
+        )
+    now = ctx.now()
+    if expires_at is not None and expires_at <= now:
+        raise InvalidRequest("expires_at must be in the future", field="expires_at")
+    if priority is not None and not 0 <= priority <= 1000:
+        raise OutOfRange(priority, 0, 1000, field="priority")
+    with ctx.unit_of_work() as connection:
+        if source is GrantSource.TOPUP and not topups_enabled(connection):
+            raise FeatureDisabled("top-up packs")
+        account = ctx.open_account(connection, account_id, now)
+
+        def perform() -> Entry:
+            return _add_grant(
+                connection,
+                account,
+                now,
+                actor,
+                amount_credits,
+                source=source,
+                expires_at=expires_at,
+                priority=priority,
+                reason=reason,
+                kind=EntryKind.GRANT,
+                idempotency_key=idempotency_key,
+            )
+
+        return run_once(
+            connection,
+            scope=account_id,
+            key=idempotency_key,
+            operation="grant",
+            payload={
+                "amount": amount_credits,
+                "source": source.value,
+                "expires_at": expires_at.isoformat() if expires_at else None,
+                "priority": priority,
+                "reason": reason,
+            },
+            now=now,
+            perform=perform,
+            encode=Entry.as_dict,
+            decode=Entry.from_dict,
+        )
+
+
+def _add_grant(
+    connection: Connection,
+    account: AccountRow,
+    now: datetime,
+    actor: str,
+    amount: int,
+    *,
+    source: GrantSource,
+    expires_at: datetime | None,
+    priority: int | None,
+    reason: str | None,
+    kind: EntryKind,
+    **fields: Any,
+) -> Entry:
+    grant_id = queries.insert_grant(
+        connection,
+        account_id=account.id,
+        source=source.value,
+        amount_credits=amount,
+        remaining_credits=amount,
+        priority=DEFAULT_PRIORITY[source] if priority is None else priority,
+        starts_at=now,
+        expires_at=expires_at,
+        expired=False,
+        cycle_number=None,
+        created_at=now,
+    )
+    book = AccountBook(connection, account, now, actor)
+    entry = book.record(
+        kind, amount, available_delta=amount, grants=((grant_id, amount),), reason=reason, **fields
+    )
+    book.event_at(expires_at)
+    book.save()
+    return entry
+
+
+def adjust(
+    ctx: Context,
+    account_id: str,
+    amount_credits: int,
+    *,
+    reason: str,
+    expires_at: datetime | None = None,
+    idempotency_key: str | None,
+    actor: str,
+) -> Entry:
+    """An operator's correction: positive adds an adjustment grant, negative removes credits
+    (burn order, never below zero)."""
+    check_key(idempotency_key)
+    if (
+        not isinstance(amount_credits, int)
+        or isinstance(amount_credits, bool)
+        or not (amount_credits != 0 and abs(amount_credits) <= limits.MAX_AMOUNT_CREDITS)
+    ):
+        raise InvalidRequest("an adjustment is a non-zero whole number of credits", field="amount")
+    if not reason or not reason.strip():
+        raise InvalidRequest("say why: an adjustment needs a reason", field="reason")
+    now = ctx.now()
+    with ctx.unit_of_work() as connection:
+        account = ctx.open_account(connection, account_id, now)
+
+        def perform() -> Entry:
+            if amount_credits > 0:
+                return _add_grant(
+                    connection,
+                    account,
+                    now,
+                    actor,
+                    amount_credits,
+                    source=GrantSource.ADJUSTMENT,
+                    expires_at=expires_at,
+                    priority=None,
+                    reason=reason,
+                    kind=EntryKind.ADJUST,
+                    idempotency_key=idempotency_key,
+                )
+            book = AccountBook(connection, account, now, actor)
+            allocations = _spend(book, -amount_credits, now)
+            entry = book.record(
+                EntryKind.ADJUST,
+                -amount_credits,
+                available_delta=amount_credits,
+                grants=allocations,
+                reason=reason,
+                idempotency_key=idempotency_key,
+            )
+            book.save()
+            return entry
+
+        return run_once(
+            connection,
+            scope=account_id,
+            key=idempotency_key,
+            operation="adjust",
+            payload={
+                "amount": amount_credits,
+                "reason": reason,
+                "expires_at": expires_at.isoformat() if expires_at else None,
+            },
+            now=now,
+            perform=perform,
+            encode=Entry.as_dict,
+            decode=Entry.from_dict,
+        )
+
+
+def transfer(
+    ctx: Context,
+    from_account_id: str,
+    to_account_id: str,
+    amount_credits: int,
+    *,
+    reason: str | None = None,
+    idempotency_key: str | None,
+    actor: str,
+) -> Transfer:
+    """Move credits between accounts atomically (an agency pool funding a member). The
+    credits keep the latest expiry of the grants they came from: a transfer never turns
+    expiring plan credits into lasting ones."""
+    check_key(idempotency_key)
+    _check_amount(amount_credits, "amount")
+    if from_account_id == to_account_id:
+        raise InvalidRequest("a transfer needs two different accounts", field="to_account_id")
+    now = ctx.now()
+    with ctx.unit_of_work() as connection:
+        # Lock in id order so two opposite transfers cannot deadlock.
+        first, second = sorted((from_account_id, to_account_id))
+        opened = {first: ctx.open_account(connection, first, now)}
+        opened[second] = ctx.open_account(connection, second, now)
+        source, target = opened[from_account_id], opened[to_account_id]
+
+        def perform() -> Transfer:
+            book = AccountBook(connection, source, now, actor)
+            allocations = _spend(book, amount_credits, now)
+            expiries = _expiries(connection, [g for g, _ in allocations])
+            expires_at = None if None in expiries else max(expiries)  # type: ignore[type-var]
+            outgoing = book.record(
+                EntryKind.TRANSFER_OUT,
+                amount_credits,
+                available_delta=-amount_credits,
+                grants=allocations,
+                reason=reason,
+                idempotency_key=idempotency_key,
+            )
+            book.save()
+            incoming = _add_grant(
+                connection,
+                target,
+                now,
+                actor,
+                amount_credits,
+                source=GrantSource.TRANSFER,
+                expires_at=expires_at,
+                priority=None,
+                reason=reason,
+                kind=EntryKind.TRANSFER_IN,
+                related_entry_id=outgoing.id,
+                idempotency_key=idempotency_key,
+            )
+            return Transfer(outgoing, incoming)
+
+        return run_once(
+            connection,
+            scope=from_account_id,
+            key=idempotency_key,
+            operation="transfer",
+            payload={"to": to_account_id, "amount": amount_credits, "reason": reason},
+            now=now,
+            perform=perform,
+            encode=Transfer.as_dict,
+            decode=Transfer.from_dict,
+        )
+
+
+def _expiries(connection: Connection, grant_ids: list[int]) -> list[datetime | None]:
+    from gencredits.store.tables import grants as grants_table
+
+    return list(
+        connection.execute(
+            select(grants_table.c.expires_at).where(grants_table.c.id.in_(grant_ids))
+        ).scalars()
+    )

@@ -1,0 +1,206 @@
+"""What happens to an account by itself as time passes: renewals and expiries.
+
+An account's row keeps ``next_event_at``, the earliest moment something is due: the end of
+its billing cycle, a grant's expiry, a hold's TTL. Any unit of work that touches the account
+first calls :func:`catch_up`; before ``next_event_at`` that costs nothing. Past it, the due
+events are applied in time order, each entry dated when it took effect (``effective_at``):
+
+1. grants past their expiry expire (an ``expire`` entry for what was left: no rollover);
+2. holds past their TTL are released (``release``), their credits returned to their grants;
+3. a cycle that has ended renews: a pending downgrade takes effect, and the plan's allowance
+   for the new cycle is granted, once per cycle (``UNIQUE (account_id, cycle_number)``).
+
+Renewal run late processes each missed cycle (at most ``MAX_CATCH_UP_CYCLES``); run twice, or
+from several processes at once, it finds nothing left to do, because the account row is
+locked and the cycle already moved on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from sqlalchemy import Connection
+
+from gencredits.domain.ledger import DEFAULT_PRIORITY, EntryKind, GrantSource, HoldStatus
+from gencredits.domain.plans import Plan, Plans, cycle_bounds, cycle_index_at
+from gencredits.service.book import FAR_FUTURE_EVENT, AccountBook
+from gencredits.store import queries
+from gencredits.store.queries import AccountRow
+
+# Bounds the work of one catch-up (a dormant account renews at most this many cycles at once;
+# older allowances would have expired unused anyway).
+MAX_CATCH_UP_CYCLES = 36
+MAX_CATCH_UP_EVENTS = 10_000
+
+SYSTEM_ACTOR = "system"
+
+
+def catch_up(
+    connection: Connection, account: AccountRow, plans: Plans, now: datetime
+) -> AccountRow:
+    """Apply every event due by ``now`` to a locked account; returns the account after."""
+    if now < account.next_event_at:
+        return account
+    for _ in range(MAX_CATCH_UP_EVENTS):
+        moment = _next_due(connection, account, plans, now)
+        if moment is None:
+            break
+        account = _apply_events_at(connection, account, plans, moment, now)
+    else:  # pragma: no cover - a bound, not a path
+        raise AssertionError(f"account {account.id} had more than {MAX_CATCH_UP_EVENTS} events")
+    next_event_at = next_event(connection, account, plans)
+    queries.update_account(connection, account.id, next_event_at=next_event_at)
+    return replace(account, next_event_at=next_event_at)
+
+
+def next_event(connection: Connection, account: AccountRow, plans: Plans) -> datetime:
+    moments = [
+        queries.next_grant_expiry(connection, account.id),
+        queries.next_hold_expiry(connection, account.id),
+    ]
+    if plans.get(account.plan_id).is_recurring():
+        moments.append(account.cycle_ends_at)
+    return min((m for m in moments if m is not None), default=FAR_FUTURE_EVENT)
+
+
+def _next_due(
+    connection: Connection, account: AccountRow, plans: Plans, now: datetime
+) -> datetime | None:
+    moments = [
+        queries.next_grant_expiry(connection, account.id),
+        queries.next_hold_expiry(connection, account.id),
+    ]
+    if plans.get(account.plan_id).is_recurring():
+        moments.append(account.cycle_ends_at)
+    due = [m for m in moments if m is not None and m <= now]
+    return min(due) if due else None
+
+
+def _apply_events_at(
+    connection: Connection, account: AccountRow, plans: Plans, moment: datetime, now: datetime
+) -> AccountRow:
+    book = AccountBook(connection, account, now, SYSTEM_ACTOR)
+    expire_grants(book, moment)
+    expire_holds(book, moment)
+    account = book.save()
+    plan = plans.get(account.plan_id)
+    if plan.is_recurring() and account.cycle_ends_at <= moment:
+        account = renew(connection, account, plans, now)
+    return account
+
+
+def expire_grants(book: AccountBook, moment: datetime) -> None:
+    """Expire every grant due by ``moment``: what is left of it is gone."""
+    for grant in queries.grants_due(book.connection, book.account.id, moment):
+        queries.mark_grant_expired(book.connection, grant["id"], expires_at=grant["expires_at"])
+        left = grant["remaining_credits"]
+        if left:
+            book.record(
+                EntryKind.EXPIRE,
+                left,
+                available_delta=-left,
+                grants=((grant["id"], left),),
+                effective_at=grant["expires_at"],
+                reason=f"{grant['source']} credits expired unused",
+            )
+
+
+def expire_holds(book: AccountBook, moment: datetime) -> None:
+    """Release every hold whose TTL passed by ``moment``; its credits go back to its grants."""
+    for row in queries.holds_due(book.connection, book.account.id, moment):
+        queries.settle_hold(book.connection, row["id"], HoldStatus.EXPIRED, None, row["expires_at"])
+        allocations = tuple((g, c) for g, c in row["allocations"])
+        amount = row["amount_credits"]
+        book.record(
+            EntryKind.RELEASE,
+            amount,
+            available_delta=amount,
+            held_delta=-amount,
+            grants=allocations,
+            hold_id=row["id"],
+            project=row["project"],
+            job_ref=row["job_ref"],
+            model_id=row["model_id"],
+            effective_at=row["expires_at"],
+            reason="hold expired unsettled",
+        )
+        book.return_credits(allocations, effective_at=row["expires_at"], hold_id=row["id"])
+
+
+def renew(connection: Connection, account: AccountRow, plans: Plans, now: datetime) -> AccountRow:
+    """Start the cycle after the current one (its allowance is granted at its start)."""
+    boundary = account.cycle_ends_at
+    if account.pending_plan_id is not None:
+        # A downgrade takes effect at renewal: the new plan's cycles start here.
+        plan = plans.get(account.pending_plan_id)
+        return start_cycle(connection, account, plan, anchor=boundary, index=0, now=now)
+    plan = plans.get(account.plan_id)
+    # A long-dormant account renews its recent cycles only (bounded work).
+    latest = cycle_index_at(plan, account.anchor_at, now)
+    index = max(account.cycle_index + 1, latest - MAX_CATCH_UP_CYCLES + 1)
+    return start_cycle(connection, account, plan, anchor=account.anchor_at, index=index, now=now)
+
+
+def start_cycle(
+    connection: Connection,
+    account: AccountRow,
+    plan: Plan,
+    *,
+    anchor: datetime,
+    index: int,
+    now: datetime,
+    actor: str = SYSTEM_ACTOR,
+) -> AccountRow:
+    """Move the account into cycle ``index`` of ``plan`` anchored at ``anchor`` and grant its
+    allowance. The grant's ``cycle_number`` is unique per account: a cycle is granted once."""
+    starts_at, ends_at = cycle_bounds(plan, anchor, index)
+    cycle_number = account.cycle_number + 1
+    account = replace(
+        account,
+        plan_id=plan.id,
+        pending_plan_id=None,
+        anchor_at=anchor,
+        cycle_index=index,
+        cycle_number=cycle_number,
+        cycle_starts_at=starts_at,
+        cycle_ends_at=ends_at,
+    )
+    queries.update_account(
+        connection,
+        account.id,
+        plan_id=plan.id,
+        pending_plan_id=None,
+        anchor_at=anchor,
+        cycle_index=index,
+        cycle_number=cycle_number,
+        cycle_starts_at=starts_at,
+        cycle_ends_at=ends_at,
+    )
+    if plan.allowance_credits > 0:
+        source = GrantSource(plan.grant_source)
+        grant_id = queries.insert_grant(
+            connection,
+            account_id=account.id,
+            source=source.value,
+            amount_credits=plan.allowance_credits,
+            remaining_credits=plan.allowance_credits,
+            priority=DEFAULT_PRIORITY[source],
+            starts_at=starts_at,
+            expires_at=ends_at,
+            expired=False,
+            cycle_number=cycle_number,
+            created_at=now,
+        )
+        book = AccountBook(connection, account, now, actor)
+        book.record(
+            EntryKind.GRANT,
+            plan.allowance_credits,
+            available_delta=plan.allowance_credits,
+            grants=((grant_id, plan.allowance_credits),),
+            effective_at=starts_at,
+            reason=f"{plan.name} allowance, {starts_at:%Y-%m-%d} to {ends_at:%Y-%m-%d}",
+        )
+        book.event_at(ends_at)
+        account = book.save()
+    return account

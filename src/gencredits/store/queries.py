@@ -1,0 +1,424 @@
+"""Every SQL statement the ledger runs, in one place (Polar's habit: queries per domain).
+
+Functions take an open :class:`Connection` inside the caller's transaction and never commit.
+Rows come back as domain values or plain mappings; balances change only through
+:func:`apply_account_delta`, which the caller runs after :func:`lock_account`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, RowMapping, and_, func, insert, or_, select, update
+
+from gencredits.domain.ledger import (
+    Allocation,
+    Entry,
+    EntryKind,
+    GrantBalance,
+    Hold,
+    HoldStatus,
+)
+from gencredits.store.engine import is_sqlite
+from gencredits.store.tables import (
+    accounts,
+    entries,
+    grants,
+    holds,
+    idempotency_keys,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRow:
+    id: str
+    name: str
+    kind: str
+    plan_id: str
+    pending_plan_id: str | None
+    anchor_at: datetime
+    cycle_index: int
+    cycle_number: int
+    cycle_starts_at: datetime
+    cycle_ends_at: datetime
+    available_credits: int
+    held_credits: int
+    next_event_at: datetime
+    created_at: datetime
+
+    @property
+    def balance_credits(self) -> int:
+        return self.available_credits + self.held_credits
+
+
+def _account(row: RowMapping) -> AccountRow:
+    return AccountRow(**{name: row[name] for name in AccountRow.__slots__})
+
+
+def lock_account(connection: Connection, account_id: str) -> AccountRow | None:
+    """Read an account and lock its row until commit (a no-op lock under SQLite's
+    ``BEGIN IMMEDIATE``, which already holds the database's write lock)."""
+    statement = select(accounts).where(accounts.c.id == account_id)
+    if not is_sqlite(connection):
+        statement = statement.with_for_update()
+    row = connection.execute(statement).mappings().first()
+    return None if row is None else _account(row)
+
+
+def read_account(connection: Connection, account_id: str) -> AccountRow | None:
+    row = connection.execute(select(accounts).where(accounts.c.id == account_id)).mappings().first()
+    return None if row is None else _account(row)
+
+
+def apply_account_delta(
+    connection: Connection,
+    account_id: str,
+    *,
+    available_delta: int,
+    held_delta: int,
+    next_event_at: datetime | None = None,
+) -> None:
+    values: dict[str, Any] = {
+        "available_credits": accounts.c.available_credits + available_delta,
+        "held_credits": accounts.c.held_credits + held_delta,
+    }
+    if next_event_at is not None:
+        values["next_event_at"] = func.min(accounts.c.next_event_at, next_event_at)
+        if not is_sqlite(connection):
+            values["next_event_at"] = func.least(accounts.c.next_event_at, next_event_at)
+    connection.execute(update(accounts).where(accounts.c.id == account_id).values(**values))
+
+
+def update_account(connection: Connection, account_id: str, **values: Any) -> None:
+    connection.execute(update(accounts).where(accounts.c.id == account_id).values(**values))
+
+
+# --- grants ----------------------------------------------------------------------------------
+
+
+def live_grants(connection: Connection, account_id: str, now: datetime) -> list[GrantBalance]:
+    """Grants with credits left that have not expired, for :func:`allocate`."""
+    rows = connection.execute(
+        select(
+            grants.c.id, grants.c.remaining_credits, grants.c.priority, grants.c.expires_at
+        ).where(
+            grants.c.account_id == account_id,
+            grants.c.expired.is_(False),
+            grants.c.remaining_credits > 0,
+            or_(grants.c.expires_at.is_(None), grants.c.expires_at > now),
+        )
+    ).all()
+    return [GrantBalance(row[0], row[1], row[2], row[3]) for row in rows]
+
+
+def take_from_grants(connection: Connection, allocations: Sequence[Allocation]) -> None:
+    for grant_id, credits in allocations:
+        result = connection.execute(
+            update(grants)
+            .where(grants.c.id == grant_id, grants.c.remaining_credits >= credits)
+            .values(remaining_credits=grants.c.remaining_credits - credits)
+        )
+        assert result.rowcount == 1, f"grant {grant_id} could not give {credits}"
+
+
+def return_to_grants(connection: Connection, allocations: Sequence[Allocation]) -> None:
+    for grant_id, credits in allocations:
+        result = connection.execute(
+            update(grants)
+            .where(grants.c.id == grant_id)
+            .values(remaining_credits=grants.c.remaining_credits + credits)
+        )
+        assert result.rowcount == 1
+
+
+def expired_grant_ids(connection: Connection, grant_ids: Iterable[int]) -> set[int]:
+    ids = list(grant_ids)
+    if not ids:
+        return set()
+    rows = connection.execute(
+        select(grants.c.id).where(grants.c.id.in_(ids), grants.c.expired.is_(True))
+    ).all()
+    return {row[0] for row in rows}
+
+
+def insert_grant(connection: Connection, **values: Any) -> int:
+    result = connection.execute(insert(grants).values(**values).returning(grants.c.id))
+    return int(result.scalar_one())
+
+
+def grants_due(connection: Connection, account_id: str, now: datetime) -> list[RowMapping]:
+    """Unexpired grants whose expiry has passed, oldest expiry first."""
+    return list(
+        connection.execute(
+            select(grants)
+            .where(
+                grants.c.account_id == account_id,
+                grants.c.expired.is_(False),
+                grants.c.expires_at.is_not(None),
+                grants.c.expires_at <= now,
+            )
+            .order_by(grants.c.expires_at, grants.c.id)
+        ).mappings()
+    )
+
+
+def mark_grant_expired(connection: Connection, grant_id: int, *, expires_at: datetime) -> None:
+    connection.execute(
+        update(grants)
+        .where(grants.c.id == grant_id)
+        .values(remaining_credits=0, expired=True, expires_at=expires_at)
+    )
+
+
+def next_grant_expiry(connection: Connection, account_id: str) -> datetime | None:
+    return connection.execute(
+        select(func.min(grants.c.expires_at)).where(
+            grants.c.account_id == account_id,
+            grants.c.expired.is_(False),
+            grants.c.expires_at.is_not(None),
+        )
+    ).scalar_one_or_none()
+
+
+# --- holds -----------------------------------------------------------------------------------
+
+
+def _hold(row: RowMapping) -> Hold:
+    return Hold(
+        id=row["id"],
+        account_id=row["account_id"],
+        status=HoldStatus(row["status"]),
+        amount_credits=row["amount_credits"],
+        captured_credits=row["captured_credits"],
+        price_version=row["price_version"],
+        model_id=row["model_id"],
+        project=row["project"],
+        job_ref=row["job_ref"],
+        quote=row["quote"],
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        settled_at=row["settled_at"],
+    )
+
+
+def insert_hold(connection: Connection, **values: Any) -> Hold:
+    row = connection.execute(insert(holds).values(**values).returning(holds)).mappings().one()
+    return _hold(row)
+
+
+def read_hold(connection: Connection, hold_id: int) -> tuple[Hold, RowMapping] | None:
+    row = connection.execute(select(holds).where(holds.c.id == hold_id)).mappings().first()
+    return None if row is None else (_hold(row), row)
+
+
+def hold_by_job(connection: Connection, account_id: str, job_ref: str) -> int | None:
+    return connection.execute(
+        select(holds.c.id)
+        .where(holds.c.account_id == account_id, holds.c.job_ref == job_ref)
+        .order_by(holds.c.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def settle_hold(
+    connection: Connection, hold_id: int, status: HoldStatus, captured: int | None, at: datetime
+) -> Hold:
+    row = (
+        connection.execute(
+            update(holds)
+            .where(holds.c.id == hold_id, holds.c.status == HoldStatus.PENDING.value)
+            .values(status=status.value, captured_credits=captured, settled_at=at)
+            .returning(holds)
+        )
+        .mappings()
+        .one()
+    )
+    return _hold(row)
+
+
+def holds_due(connection: Connection, account_id: str, now: datetime) -> list[RowMapping]:
+    return list(
+        connection.execute(
+            select(holds)
+            .where(
+                holds.c.account_id == account_id,
+                holds.c.status == HoldStatus.PENDING.value,
+                holds.c.expires_at <= now,
+            )
+            .order_by(holds.c.expires_at, holds.c.id)
+        ).mappings()
+    )
+
+
+def next_hold_expiry(connection: Connection, account_id: str) -> datetime | None:
+    return connection.execute(
+        select(func.min(holds.c.expires_at)).where(
+            holds.c.account_id == account_id, holds.c.status == HoldStatus.PENDING.value
+        )
+    ).scalar_one_or_none()
+
+
+def pending_hold_count(connection: Connection, account_id: str) -> int:
+    return int(
+        connection.execute(
+            select(func.count()).where(
+                holds.c.account_id == account_id, holds.c.status == HoldStatus.PENDING.value
+            )
+        ).scalar_one()
+    )
+
+
+def list_holds(
+    connection: Connection, account_id: str, status: HoldStatus | None, limit: int
+) -> list[Hold]:
+    statement = select(holds).where(holds.c.account_id == account_id)
+    if status is not None:
+        statement = statement.where(holds.c.status == status.value)
+    rows = connection.execute(statement.order_by(holds.c.id.desc()).limit(limit)).mappings()
+    return [_hold(row) for row in rows]
+
+
+# --- entries ---------------------------------------------------------------------------------
+
+
+def _entry(row: RowMapping) -> Entry:
+    return Entry(
+        id=row["id"],
+        account_id=row["account_id"],
+        kind=EntryKind(row["kind"]),
+        amount_credits=row["amount_credits"],
+        balance_delta=row["balance_delta"],
+        held_delta=row["held_delta"],
+        balance_after=row["balance_after"],
+        available_after=row["available_after"],
+        grants=tuple((grant_id, credits) for grant_id, credits in row["grants"]),
+        hold_id=row["hold_id"],
+        related_entry_id=row["related_entry_id"],
+        model_id=row["model_id"],
+        price_version=row["price_version"],
+        project=row["project"],
+        job_ref=row["job_ref"],
+        idempotency_key=row["idempotency_key"],
+        actor=row["actor"],
+        reason=row["reason"],
+        details=row["details"],
+        effective_at=row["effective_at"],
+        created_at=row["created_at"],
+    )
+
+
+def insert_entry(connection: Connection, **values: Any) -> Entry:
+    values["grants"] = [list(allocation) for allocation in values.get("grants", ())]
+    row = connection.execute(insert(entries).values(**values).returning(entries)).mappings().one()
+    return _entry(row)
+
+
+def read_entry(connection: Connection, entry_id: int) -> Entry | None:
+    row = connection.execute(select(entries).where(entries.c.id == entry_id)).mappings().first()
+    return None if row is None else _entry(row)
+
+
+def entry_by_job(connection: Connection, account_id: str, job_ref: str) -> Entry | None:
+    row = (
+        connection.execute(
+            select(entries)
+            .where(
+                entries.c.account_id == account_id,
+                entries.c.job_ref == job_ref,
+                entries.c.kind.in_([EntryKind.CHARGE.value, EntryKind.CAPTURE.value]),
+            )
+            .order_by(entries.c.id.desc())
+            .limit(1)
+        )
+        .mappings()
+        .first()
+    )
+    return None if row is None else _entry(row)
+
+
+def refunded_credits(connection: Connection, entry_id: int) -> int:
+    return int(
+        connection.execute(
+            select(func.coalesce(func.sum(entries.c.amount_credits), 0)).where(
+                entries.c.related_entry_id == entry_id,
+                entries.c.kind == EntryKind.REFUND.value,
+            )
+        ).scalar_one()
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class EntryFilter:
+    account_id: str
+    kinds: tuple[str, ...] = ()
+    model_id: str | None = None
+    project: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def page_entries(
+    connection: Connection, where: EntryFilter, *, before_id: int | None, limit: int
+) -> list[Entry]:
+    """Newest first; ``before_id`` is the cursor (entry ids only grow)."""
+    conditions = [entries.c.account_id == where.account_id]
+    if where.kinds:
+        conditions.append(entries.c.kind.in_(where.kinds))
+    if where.model_id:
+        conditions.append(entries.c.model_id == where.model_id)
+    if where.project:
+        conditions.append(entries.c.project == where.project)
+    if where.since:
+        conditions.append(entries.c.effective_at >= where.since)
+    if where.until:
+        conditions.append(entries.c.effective_at < where.until)
+    if before_id is not None:
+        conditions.append(entries.c.id < before_id)
+    rows = connection.execute(
+        select(entries).where(and_(*conditions)).order_by(entries.c.id.desc()).limit(limit)
+    ).mappings()
+    return [_entry(row) for row in rows]
+
+
+def project_usage(connection: Connection, account_id: str, project: str, since: datetime) -> int:
+    """Credits a project spent since ``since``: charges and captures less refunds."""
+    spent = connection.execute(
+        select(func.coalesce(func.sum(-entries.c.balance_delta), 0)).where(
+            entries.c.account_id == account_id,
+            entries.c.project == project,
+            entries.c.effective_at >= since,
+            entries.c.kind.in_(
+                [EntryKind.CHARGE.value, EntryKind.CAPTURE.value, EntryKind.REFUND.value]
+            ),
+        )
+    ).scalar_one()
+    held = connection.execute(
+        select(func.coalesce(func.sum(holds.c.amount_credits), 0)).where(
+            holds.c.account_id == account_id,
+            holds.c.project == project,
+            holds.c.status == HoldStatus.PENDING.value,
+        )
+    ).scalar_one()
+    return int(spent) + int(held)
+
+
+# --- idempotency -----------------------------------------------------------------------------
+
+
+def find_idempotency_key(connection: Connection, scope: str, key: str) -> RowMapping | None:
+    return (
+        connection.execute(
+            select(idempotency_keys).where(
+                idempotency_keys.c.scope == scope, idempotency_keys.c.key == key
+            )
+        )
+        .mappings()
+        .first()
+    )
+
+
+def insert_idempotency_key(connection: Connection, **values: Any) -> None:
+    connection.execute(insert(idempotency_keys).values(**values))

@@ -1,0 +1,259 @@
+"""The database schema (SQLAlchemy Core), the same on SQLite and PostgreSQL.
+
+Constraints back the ledger's invariants, so even a bug above cannot break them:
+
+* ``grants.remaining_credits`` stays between 0 and the grant's amount (no negative grant);
+* ``accounts.available_credits`` and ``held_credits`` never go below 0 (no overdraft);
+* a plan allowance is granted once per account and cycle: ``UNIQUE (account_id, cycle_number)``
+  on grants (ordinary grants leave ``cycle_number`` NULL, which never collides);
+* an idempotency key is used once per scope: primary key ``(scope, key)``.
+
+``entries`` is append-only: rows are inserted, never updated or deleted. The cached balances on
+``accounts`` (available and held) are derived from the entries, and ``gencredits verify``
+rebuilds them to prove it. Amounts are ``BigInteger`` credits; times are UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata = MetaData(naming_convention=NAMING)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on both backends (SQLite keeps no zone; PostgreSQL does)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert value.tzinfo is not None, "naive datetimes never reach the database"
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def utc() -> UTCDateTime:
+    return UTCDateTime()
+
+
+# Integer primary keys autoincrement on both backends (SQLite maps BIGINT PKs badly).
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+catalog_versions = Table(
+    "catalog_versions",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("document", JSON, nullable=False),
+    Column("created_at", utc(), nullable=False),
+    Column("actor", String(120), nullable=False),
+    Column("note", Text, nullable=False, default=""),
+)
+
+plans = Table(
+    "plans",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("document", JSON, nullable=False),
+    Column("created_at", utc(), nullable=False),
+    Column("updated_at", utc(), nullable=False),
+)
+
+settings = Table(
+    "settings",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", JSON, nullable=False),
+    Column("updated_at", utc(), nullable=False),
+)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(120), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("plan_id", String(64), ForeignKey("plans.id"), nullable=False),
+    Column("pending_plan_id", String(64), ForeignKey("plans.id"), nullable=True),
+    # The subscription moment that anchors the current plan's cycles.
+    Column("anchor_at", utc(), nullable=False),
+    Column("cycle_index", Integer, nullable=False),  # index since anchor_at
+    Column("cycle_number", Integer, nullable=False),  # counts every cycle the account began
+    Column("cycle_starts_at", utc(), nullable=False),
+    Column("cycle_ends_at", utc(), nullable=False),
+    Column("available_credits", BigInteger, nullable=False),
+    Column("held_credits", BigInteger, nullable=False),
+    # The earliest moment something happens by itself (renewal, grant expiry, hold expiry):
+    # before it, a charge needs no catch-up work.
+    Column("next_event_at", utc(), nullable=False),
+    Column("created_at", utc(), nullable=False),
+    CheckConstraint("available_credits >= 0", name="available_not_negative"),
+    CheckConstraint("held_credits >= 0", name="held_not_negative"),
+    CheckConstraint("kind IN ('person', 'pool')", name="kind"),
+)
+
+account_members = Table(
+    "account_members",
+    metadata,
+    Column("account_id", String(64), ForeignKey("accounts.id"), primary_key=True),
+    Column("member_id", String(120), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("added_at", utc(), nullable=False),
+)
+
+grants = Table(
+    "grants",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("account_id", String(64), ForeignKey("accounts.id"), nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("amount_credits", BigInteger, nullable=False),
+    Column("remaining_credits", BigInteger, nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("starts_at", utc(), nullable=False),
+    Column("expires_at", utc(), nullable=True),
+    Column("expired", Boolean, nullable=False, default=False),
+    Column("cycle_number", Integer, nullable=True),
+    Column("created_at", utc(), nullable=False),
+    CheckConstraint("amount_credits > 0", name="amount_positive"),
+    CheckConstraint(
+        "remaining_credits >= 0 AND remaining_credits <= amount_credits", name="remaining_bounds"
+    ),
+    UniqueConstraint("account_id", "cycle_number", name="uq_grants_one_allowance_per_cycle"),
+)
+Index("ix_grants_live", grants.c.account_id, grants.c.expired, grants.c.expires_at)
+
+holds = Table(
+    "holds",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("account_id", String(64), ForeignKey("accounts.id"), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("amount_credits", BigInteger, nullable=False),
+    Column("captured_credits", BigInteger, nullable=True),
+    # [[grant_id, credits], ...] in burn order: where the held credits came from.
+    Column("allocations", JSON, nullable=False),
+    Column("request", JSON, nullable=False),
+    Column("quote", JSON, nullable=False),
+    Column("price_version", Integer, nullable=False),
+    Column("model_id", String(64), nullable=True),
+    Column("project", String(120), nullable=True),
+    Column("job_ref", String(200), nullable=True),
+    Column("actor", String(120), nullable=False),
+    Column("created_at", utc(), nullable=False),
+    Column("expires_at", utc(), nullable=False),
+    Column("settled_at", utc(), nullable=True),
+    CheckConstraint("amount_credits > 0", name="amount_positive"),
+    CheckConstraint("status IN ('pending', 'captured', 'released', 'expired')", name="status"),
+)
+Index("ix_holds_pending", holds.c.status, holds.c.expires_at)
+Index("ix_holds_account", holds.c.account_id, holds.c.status)
+Index("ix_holds_job", holds.c.account_id, holds.c.job_ref)
+
+entries = Table(
+    "entries",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("account_id", String(64), ForeignKey("accounts.id"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("amount_credits", BigInteger, nullable=False),
+    # Effects on the balance (credits in live grants, held or not) and on the held part.
+    Column("balance_delta", BigInteger, nullable=False),
+    Column("held_delta", BigInteger, nullable=False),
+    Column("balance_after", BigInteger, nullable=False),
+    Column("available_after", BigInteger, nullable=False),
+    # [[grant_id, credits], ...]: the grants this entry touched, in order.
+    Column("grants", JSON, nullable=False),
+    Column("hold_id", BigInteger, nullable=True),
+    Column("related_entry_id", BigInteger, nullable=True),
+    Column("model_id", String(64), nullable=True),
+    Column("price_version", Integer, nullable=True),
+    Column("project", String(120), nullable=True),
+    Column("job_ref", String(200), nullable=True),
+    Column("idempotency_key", String(200), nullable=True),
+    Column("actor", String(120), nullable=False),
+    Column("reason", Text, nullable=True),
+    # The quote that priced it (lines, rules, discounts, rounding, price version).
+    Column("details", JSON, nullable=True),
+    Column("effective_at", utc(), nullable=False),
+    Column("created_at", utc(), nullable=False),
+    CheckConstraint("amount_credits >= 0", name="amount_not_negative"),
+    CheckConstraint(
+        "kind IN ('grant', 'expire', 'charge', 'hold', 'capture', 'release', 'refund', "
+        "'adjust', 'transfer_out', 'transfer_in')",
+        name="kind",
+    ),
+)
+Index("ix_entries_account", entries.c.account_id, entries.c.id)
+Index("ix_entries_account_time", entries.c.account_id, entries.c.effective_at)
+Index("ix_entries_project", entries.c.account_id, entries.c.project, entries.c.effective_at)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("scope", String(64), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("operation", String(32), nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    Column("response", JSON, nullable=False),
+    Column("created_at", utc(), nullable=False),
+)
+Index("ix_idempotency_keys_created", idempotency_keys.c.created_at)
+
+project_caps = Table(
+    "project_caps",
+    metadata,
+    Column("account_id", String(64), ForeignKey("accounts.id"), primary_key=True),
+    Column("project", String(120), primary_key=True),
+    Column("cap_credits", BigInteger, nullable=False),
+    Column("updated_at", utc(), nullable=False),
+    CheckConstraint("cap_credits >= 0", name="cap_not_negative"),
+)
+
+refused_charges = Table(
+    "refused_charges",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("account_id", String(64), ForeignKey("accounts.id"), nullable=False),
+    Column("reason", String(32), nullable=False),
+    Column("required_credits", BigInteger, nullable=False),
+    Column("available_credits", BigInteger, nullable=False),
+    Column("model_id", String(64), nullable=True),
+    Column("project", String(120), nullable=True),
+    Column("created_at", utc(), nullable=False),
+)
+Index("ix_refused_account_time", refused_charges.c.account_id, refused_charges.c.created_at)
