@@ -257,3 +257,17 @@ refused_charges = Table(
     Column("created_at", utc(), nullable=False),
 )
 Index("ix_refused_account_time", refused_charges.c.account_id, refused_charges.c.created_at)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    # NULL for the operator's keys; an account key reads and spends that account only.
+    Column("account_id", String(64), ForeignKey("accounts.id"), nullable=True),
+    Column("name", String(120), nullable=False),
+    Column("prefix", String(16), nullable=False),
+    Column("secret_hash", String(64), nullable=False, unique=True),
+    Column("created_at", utc(), nullable=False),
+    Column("revoked_at", utc(), nullable=True),
+)
+Index("ix_api_keys_account", api_keys.c.account_id)

@@ -1,0 +1,96 @@
+"""The FastAPI application factory.
+
+``create_app(credits)`` wires the routes, the problem-details error table, the request
+middleware (request id, JSON logs, metrics, body limit) and, unless switched off, the
+background sweep that renews cycles and expires holds on schedule. The sweep locks each
+account as it brings it up to date, so several server processes may run it at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gencredits import __version__
+from gencredits.api import problems
+from gencredits.api.observability import Metrics, RateLimiter, RequestMiddleware
+from gencredits.api.routes import accounts, catalog, money, ops
+from gencredits.domain.errors import GencreditsError
+from gencredits.service.facade import Gencredits
+
+log = logging.getLogger("gencredits.http")
+
+
+@dataclass(frozen=True, slots=True)
+class ApiSettings:
+    sweep_interval_seconds: float = 30.0  # 0 switches the in-server sweep off
+    rate_per_second: float = 200.0  # per key, sustained
+    rate_burst: int = 400
+    max_body_bytes: int = 64 * 1024
+
+
+def create_app(credits: Gencredits, settings: ApiSettings | None = None) -> FastAPI:
+    settings = settings or ApiSettings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        task = None
+        if settings.sweep_interval_seconds > 0:
+            task = asyncio.create_task(_sweep_forever(credits, settings.sweep_interval_seconds))
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    app = FastAPI(
+        title="gencredits",
+        version=__version__,
+        summary="Credits for generative-AI products: catalog, quotes, balances, safe charging.",
+        lifespan=lifespan,
+        responses={
+            401: {"model": problems_model(), "description": "Missing, unknown or revoked key"},
+            422: {"model": problems_model(), "description": "Invalid input; `field` names it"},
+        },
+    )
+    app.state.credits = credits
+    app.state.metrics = Metrics()
+    app.state.rate_limiter = (
+        RateLimiter(settings.rate_per_second, settings.rate_burst)
+        if settings.rate_per_second > 0
+        else None
+    )
+    app.add_exception_handler(GencreditsError, problems.handle_domain_error)
+    app.add_exception_handler(RequestValidationError, problems.handle_validation_error)
+    app.add_exception_handler(StarletteHTTPException, problems.handle_http_error)
+    for module in (catalog, accounts, money, ops):
+        app.include_router(module.router)
+    app.add_middleware(RequestMiddleware, metrics=app.state.metrics,
+                       max_body_bytes=settings.max_body_bytes)
+    return app
+
+
+def problems_model() -> type:
+    from gencredits.api.schemas import ProblemOut
+
+    return ProblemOut
+
+
+async def _sweep_forever(credits: Gencredits, interval_seconds: float) -> None:
+    while True:
+        await asyncio.sleep(interval_seconds)
+        try:
+            result = await asyncio.to_thread(credits.renew)
+            if result.accounts_updated:
+                log.info('{"event": "sweep", "accounts_updated": %d}', result.accounts_updated)
+        except Exception:
+            log.exception("sweep failed")

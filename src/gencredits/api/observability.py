@@ -1,0 +1,172 @@
+"""Request ids, structured JSON logs, Prometheus metrics, body limits and rate limits.
+
+One pure-ASGI middleware does the per-request work, so streaming bodies are counted as they
+arrive (a request over ``MAX_BODY_BYTES`` is refused with 413 before it is read whole).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from gencredits.api.problems import PROBLEM_JSON, TITLES
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+MAX_BODY_BYTES = 64 * 1024
+
+log = logging.getLogger("gencredits.http")
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "gencredits_http_requests_total", "HTTP requests", ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "gencredits_http_request_seconds", "HTTP request latency", ["method", "route"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=self.registry,
+        )
+        self.charges = Counter(
+            "gencredits_charges_total", "Charges accepted", registry=self.registry
+        )
+        self.charged_credits = Counter(
+            "gencredits_charged_credits_total", "Credits charged", registry=self.registry
+        )
+        self.holds = Counter(
+            "gencredits_holds_total", "Holds by outcome", ["outcome"], registry=self.registry
+        )
+        self.refusals = Counter(
+            "gencredits_refusals_total", "Refused requests by problem code", ["code"],
+            registry=self.registry,
+        )
+
+
+class RateLimiter:
+    """A token bucket per key: ``rate_per_second`` sustained, ``burst`` at once."""
+
+    def __init__(self, rate_per_second: float, burst: int) -> None:
+        self.rate = rate_per_second
+        self.burst = burst
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def hit(self, key: str) -> int | None:
+        """None when allowed; otherwise the seconds to wait."""
+        now = time.monotonic()
+        with self._lock:
+            tokens, last = self._buckets.get(key, (float(self.burst), now))
+            tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+            if tokens >= 1:
+                self._buckets[key] = (tokens - 1, now)
+                return None
+            self._buckets[key] = (tokens, now)
+            return max(1, int((1 - tokens) / self.rate + 0.999))
+
+
+class RequestMiddleware:
+    def __init__(
+        self, app: ASGIApp, metrics: Metrics, max_body_bytes: int = MAX_BODY_BYTES
+    ) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _header(scope, b"x-request-id") or uuid.uuid4().hex
+        started = time.perf_counter()
+        status_holder = {"status": 500}
+        declared = _header(scope, b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
+            await _too_large(send, request_id, self.max_body_bytes)
+            self._done(scope, 413, started, request_id)
+            return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise BodyTooLarge
+            return message
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, send_with_id)
+        except BodyTooLarge:
+            await _too_large(send, request_id, self.max_body_bytes)
+            status_holder["status"] = 413
+        self._done(scope, status_holder["status"], started, request_id)
+
+    def _done(self, scope: Scope, status: int, started: float, request_id: str) -> None:
+        elapsed = time.perf_counter() - started
+        route = scope.get("route")
+        path = getattr(route, "path", None) or "unmatched"
+        method = scope.get("method", "")
+        self.metrics.requests.labels(method, path, str(status)).inc()
+        self.metrics.latency.labels(method, path).observe(elapsed)
+        if log.isEnabledFor(logging.INFO):
+            log.info(json.dumps({
+                "event": "request", "request_id": request_id, "method": method,
+                "path": scope.get("path"), "route": path, "status": status,
+                "duration_ms": round(elapsed * 1000, 3),
+                "key": getattr(scope.get("state", {}), "get", lambda _k: None)("principal"),
+            }))
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+async def _too_large(send: Send, request_id: str, limit: int) -> None:
+    body = json.dumps({
+        "type": "/problems/body_too_large", "title": TITLES["body_too_large"], "status": 413,
+        "detail": f"request bodies are limited to {limit} bytes", "code": "body_too_large",
+    }).encode()
+    await send({"type": "http.response.start", "status": 413, "headers": [
+        (b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(body)).encode()),
+        (b"x-request-id", request_id.encode()),
+    ]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def configure_json_logging(level: int = logging.INFO) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    root = logging.getLogger("gencredits")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False

@@ -1,0 +1,104 @@
+"""Catalog, price versions, quotes and plans."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from gencredits.api.deps import Caller, Operator, Service
+from gencredits.api.schemas import CatalogEntryOut, CatalogOut, PlanOut, QuoteIn, QuoteOut
+from gencredits.domain.catalog import CatalogEntry
+from gencredits.domain.credits import round_half_up
+from gencredits.domain.errors import CatalogInvalid, InvalidRequest
+from gencredits.store.catalog_document import EntrySpec, entry_from_spec, entry_to_document
+from gencredits.store.plans_document import PlanSpec, plan_from_document, plan_to_document
+
+router = APIRouter(prefix="/v1", tags=["catalog"])
+
+
+def credits_label(entry: CatalogEntry) -> str:
+    low, high = (round_half_up(value) for value in entry.price_range())
+    return str(low) if low == high else f"{low}-{high}"
+
+
+def entry_out(entry: CatalogEntry, version: int) -> dict[str, Any]:
+    return entry_to_document(entry) | {"credits": credits_label(entry), "price_version": version}
+
+
+@router.get("/catalog", response_model=CatalogOut, summary="Every active model with its price")
+def list_catalog(credits: Service, _: Caller, include_inactive: bool = False) -> dict[str, Any]:
+    catalog = credits.catalog()
+    entries = catalog.entries if include_inactive else catalog.active_entries()
+    return {"price_version": catalog.version,
+            "models": [entry_out(entry, catalog.version) for entry in entries]}
+
+
+@router.get("/catalog/{model_id}", response_model=CatalogEntryOut, summary="One model")
+def show_entry(model_id: str, credits: Service, _: Caller) -> dict[str, Any]:
+    catalog = credits.catalog()
+    return entry_out(catalog.get(model_id, field="model_id"), catalog.version)
+
+
+class EntryBody(EntrySpec):
+    """A catalog entry; the id comes from the path."""
+
+    id: str | None = None  # type: ignore[assignment]
+
+
+class PlanBody(PlanSpec):
+    """A plan; the id comes from the path."""
+
+    id: str | None = None  # type: ignore[assignment]
+
+
+@router.put(
+    "/catalog/{model_id}",
+    response_model=CatalogEntryOut,
+    summary="Add or change a model (operator): publishes a new price version",
+)
+def put_entry(model_id: str, body: EntryBody, credits: Service, caller: Operator) -> dict[str, Any]:
+    if body.id not in (None, model_id):
+        raise InvalidRequest("the id in the body differs from the path", field="id")
+    spec = EntrySpec.model_validate(body.model_dump() | {"id": model_id})
+    current = credits.catalog()
+    discounts = {e.discount.name: e.discount for e in current.entries if e.discount}
+    try:
+        entry = entry_from_spec(spec, discounts)
+    except CatalogInvalid as error:
+        raise InvalidRequest(error.message, field=error.location or "body") from None
+    published = credits.put_catalog_entry(entry, actor=caller.actor, note=f"put {model_id}")
+    return entry_out(published.get(model_id), published.version)
+
+
+@router.get("/catalog-versions", summary="Price versions, newest first (operator)")
+def catalog_versions(credits: Service, _: Operator, limit: int = 50) -> list[dict[str, Any]]:
+    return credits.catalog_history(max(1, min(limit, 500)))
+
+
+@router.post("/quotes", response_model=QuoteOut, summary="Price a request without charging")
+def create_quote(body: QuoteIn, credits: Service, _: Caller) -> dict[str, Any]:
+    request = body_request(body)
+    return credits.quote(request, price_version=body.price_version).as_dict()
+
+
+def body_request(body: QuoteIn) -> Any:
+    from gencredits.domain.pricing import QuoteRequest
+
+    return QuoteRequest(tuple(line.to_domain() for line in body.lines))
+
+
+@router.get("/plans", response_model=list[PlanOut], summary="The plans on offer")
+def list_plans(credits: Service, _: Caller) -> list[dict[str, Any]]:
+    return [plan_to_document(plan) for plan in credits.plans()]
+
+
+@router.put("/plans/{plan_id}", response_model=PlanOut, summary="Define a plan (operator)")
+def put_plan(plan_id: str, body: PlanBody, credits: Service, _: Operator) -> dict[str, Any]:
+    if body.id not in (None, plan_id):
+        raise InvalidRequest("the id in the body differs from the path", field="id")
+    try:
+        plan = plan_from_document(body.model_dump(mode="json") | {"id": plan_id}, source="body")
+    except CatalogInvalid as error:
+        raise InvalidRequest(error.message, field=error.location or "body") from None
+    return plan_to_document(credits.put_plan(plan))

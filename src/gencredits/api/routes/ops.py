@@ -1,0 +1,83 @@
+"""Operations: health, readiness, metrics, the sweep, verify, API keys and switches."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response, status
+from fastapi.responses import HTMLResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from gencredits.api.deps import IdempotencyKey, Operator, Service
+from gencredits.api.problems import TITLES
+from gencredits.api.schemas import KeyIn, KeyOut, NewKeyOut, SweepOut, TopupsIn, VerifyOut
+from gencredits.domain.errors import NotFound
+from gencredits.service import keys
+from gencredits.store.engine import read_transaction
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", summary="The process is alive")
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="The database answers")
+def readyz(credits: Service, response: Response) -> dict[str, str]:
+    try:
+        with read_transaction(credits.engine) as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception as error:
+        response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+        return {"status": "unavailable", "detail": type(error).__name__}
+    return {"status": "ready"}
+
+
+@router.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics")
+def metrics(request: Request) -> Response:
+    registry = request.app.state.metrics.registry
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/problems/{code}", response_class=HTMLResponse, include_in_schema=False)
+def problem_type(code: str) -> str:
+    if code not in TITLES:
+        raise NotFound("problem type", code, field="code")
+    return f"<h1>{TITLES[code]}</h1><p>gencredits problem type <code>{code}</code>.</p>"
+
+
+@router.post("/v1/renewals", response_model=SweepOut, summary="Run the renewal and expiry sweep")
+def renew(credits: Service, _: Operator, __: IdempotencyKey) -> dict[str, Any]:
+    return credits.renew().as_dict()
+
+
+@router.get("/v1/verify", response_model=VerifyOut,
+            summary="Rebuild every balance from the ledger and compare (operator)")
+def verify(credits: Service, _: Operator) -> dict[str, Any]:
+    return credits.verify().as_dict()
+
+
+@router.post("/v1/keys", response_model=NewKeyOut, status_code=status.HTTP_201_CREATED,
+             summary="Create an API key (operator); the secret is shown once")
+def create_key(body: KeyIn, credits: Service, _: Operator) -> dict[str, Any]:
+    key, secret = keys.create_key(credits.engine, account_id=body.account_id, name=body.name,
+                                  now=credits.clock.now())
+    return key.as_dict() | {"secret": secret}
+
+
+@router.get("/v1/keys", response_model=list[KeyOut], summary="API keys (operator)")
+def list_keys(credits: Service, _: Operator) -> list[dict[str, Any]]:
+    return [key.as_dict() for key in keys.list_keys(credits.engine)]
+
+
+@router.delete("/v1/keys/{key_id}", response_model=KeyOut, summary="Revoke a key (operator)")
+def revoke_key(key_id: str, credits: Service, _: Operator) -> dict[str, Any]:
+    return keys.revoke_key(credits.engine, key_id, credits.clock.now()).as_dict()
+
+
+@router.put("/v1/settings/topups", status_code=204,
+            summary="Switch top-up packs on or off (operator; off by default)")
+def set_topups(body: TopupsIn, credits: Service, _: Operator) -> None:
+    credits.set_topups_enabled(body.enabled)

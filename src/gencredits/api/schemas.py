@@ -1,0 +1,305 @@
+"""Request and response bodies of the HTTP API (Pydantic v2).
+
+Requests refuse unknown fields (``extra="forbid"``): a client can never set a balance, an
+owner or a price it was not asked for. Numbers are strict integers. Responses mirror the
+``as_dict()`` shapes of the library's values, so the API, the CLI's ``--json`` and the Python
+client agree.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+
+from gencredits.domain import limits
+from gencredits.service.documents import LineItemIn, StrictModel
+
+Credits = StrictInt
+Amount = Field(ge=1, le=limits.MAX_AMOUNT_CREDITS)
+Label = Field(default=None, min_length=1, max_length=limits.MAX_LABEL_LENGTH)
+JobRef = Field(default=None, min_length=1, max_length=200)
+
+
+# --- requests ---------------------------------------------------------------------------------
+
+
+class QuoteIn(StrictModel):
+    lines: list[LineItemIn] = Field(min_length=1, max_length=limits.MAX_LINES_PER_REQUEST)
+    price_version: StrictInt | None = Field(default=None, ge=1)
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"lines": [{"model": "flux-2-pro", "outputs": 4}]}]},
+    )
+
+
+class ChargeIn(QuoteIn):
+    project: str | None = Label
+    job_ref: str | None = JobRef
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"lines": [{"model": "flux-2-pro", "outputs": 4}], "project": "acme"}]
+        },
+    )
+
+
+class HoldIn(ChargeIn):
+    ttl_seconds: StrictInt = Field(
+        default=limits.DEFAULT_HOLD_TTL_SECONDS, ge=1, le=limits.MAX_HOLD_TTL_SECONDS
+    )
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"lines": [{"model": "veo-3", "seconds": 8, "quality": "1080p"}],
+                 "job_ref": "render-981"}
+            ]
+        },
+    )
+
+
+class CaptureIn(StrictModel):
+    amount: StrictInt | None = Field(default=None, ge=0, le=limits.MAX_AMOUNT_CREDITS)
+    outputs_delivered: StrictInt | None = Field(default=None, ge=0, le=limits.MAX_EDIT_BATCH_ITEMS)
+
+
+class RefundIn(StrictModel):
+    amount: StrictInt | None = Field(default=None, ge=1, le=limits.MAX_AMOUNT_CREDITS)
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class AccountIn(StrictModel):
+    id: str | None = Field(default=None, min_length=1, max_length=64, examples=["ana"])
+    name: str = Field(min_length=1, max_length=limits.MAX_LABEL_LENGTH, examples=["Ana"])
+    plan: str | None = Field(default=None, min_length=1, max_length=64, examples=["pro"])
+    kind: Literal["person", "pool"] = "person"
+    members: list[str] = Field(default_factory=list, max_length=500)
+
+
+class MembersIn(StrictModel):
+    add: list[str] = Field(default_factory=list, max_length=500)
+    remove: list[str] = Field(default_factory=list, max_length=500)
+
+
+class GrantIn(StrictModel):
+    amount: StrictInt = Amount
+    source: Literal["promo", "topup", "trial", "adjustment"]
+    expires_at: datetime | None = None
+    priority: StrictInt | None = Field(default=None, ge=0, le=1000)
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class AdjustmentIn(StrictModel):
+    amount: StrictInt = Field(ge=-limits.MAX_AMOUNT_CREDITS, le=limits.MAX_AMOUNT_CREDITS)
+    reason: str = Field(min_length=1, max_length=500)
+    expires_at: datetime | None = None
+
+
+class TransferIn(StrictModel):
+    from_account: str = Field(min_length=1, max_length=64)
+    to_account: str = Field(min_length=1, max_length=64)
+    amount: StrictInt = Amount
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class PlanChangeIn(StrictModel):
+    plan: str = Field(min_length=1, max_length=64, examples=["ultra"])
+
+
+class ProjectCapIn(StrictModel):
+    cap: StrictInt | None = Field(ge=0, le=limits.MAX_AMOUNT_CREDITS)
+
+
+class KeyIn(StrictModel):
+    name: str = Field(min_length=1, max_length=120)
+    account_id: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+class TopupsIn(StrictModel):
+    enabled: bool
+
+
+# --- responses --------------------------------------------------------------------------------
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class QuoteLineOut(Out):
+    model: str
+    model_name: str
+    kind: str
+    rule: str
+    outputs: int
+    count: int
+    seconds: int | None
+    quality: str | None
+    option: str | None
+    price_per_output: str
+    undiscounted_request: str
+    discount: str | None
+    discount_percent: str
+    unit_credits: int
+    subtotal: int
+    explanation: str
+
+
+class QuoteOut(Out):
+    price_version: int
+    total: int
+    undiscounted: int
+    issued_at: datetime
+    expires_at: datetime
+    lines: list[QuoteLineOut]
+
+
+class EntryOut(Out):
+    id: int
+    account_id: str
+    kind: str
+    amount: int
+    balance_delta: int
+    held_delta: int
+    balance_after: int
+    available_after: int
+    grants: list[list[int]]
+    hold_id: int | None
+    related_entry_id: int | None
+    model: str | None
+    price_version: int | None
+    project: str | None
+    job_ref: str | None
+    idempotency_key: str | None
+    actor: str
+    reason: str | None
+    details: dict[str, Any] | None
+    effective_at: datetime
+    created_at: datetime
+
+
+class HoldOut(Out):
+    id: int
+    account_id: str
+    status: str
+    amount: int
+    captured: int | None
+    price_version: int
+    model: str | None
+    project: str | None
+    job_ref: str | None
+    quote: dict[str, Any]
+    created_at: datetime
+    expires_at: datetime
+    settled_at: datetime | None
+
+
+class SettlementOut(Out):
+    hold: HoldOut
+    capture: EntryOut | None
+    release: EntryOut | None
+
+
+class TransferOut(Out):
+    out: EntryOut = Field(alias="out")
+    in_: EntryOut = Field(alias="in")
+
+
+class AccountOut(Out):
+    id: str
+    name: str
+    kind: str
+    plan: str
+    pending_plan: str | None
+    balance: int
+    available: int
+    held: int
+    active_holds: int
+    cycle_start: datetime
+    cycle_end: datetime
+    allowance: int
+    allowance_used: int
+    members: list[str]
+    created_at: datetime
+
+
+class AccountPageOut(Out):
+    accounts: list[AccountOut]
+    next_cursor: str | None
+
+
+class PlanChangeOut(Out):
+    change: str
+    account: AccountOut
+
+
+class EntryPageOut(Out):
+    entries: list[EntryOut]
+    next_cursor: int | None
+
+
+class SweepOut(Out):
+    accounts_checked: int
+    accounts_updated: int
+    keys_purged: int
+
+
+class VerifyOut(Out):
+    ok: bool
+    accounts_checked: int
+    entries_checked: int
+    differences: list[str]
+
+
+class CatalogOut(Out):
+    price_version: int
+    models: list[dict[str, Any]]
+
+
+class CatalogEntryOut(Out):
+    id: str
+    name: str
+    kind: str
+    tier: str
+    price: dict[str, Any]
+    max_outputs: int
+    strengths: list[str]
+    speed: int
+    active: bool
+    credits: str
+    price_version: int
+
+
+class PlanOut(Out):
+    id: str
+    name: str
+    allowance_credits: int
+    period: str
+
+
+class KeyOut(Out):
+    id: str
+    account_id: str | None
+    name: str
+    prefix: str
+    operator: bool
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class NewKeyOut(KeyOut):
+    secret: str = Field(description="Shown once; store it now.")
+
+
+class ProblemOut(BaseModel):
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    field: str | None = None

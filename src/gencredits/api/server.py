@@ -1,0 +1,26 @@
+"""Running the API: the app built from the environment, for uvicorn's worker processes."""
+
+from __future__ import annotations
+
+import os
+
+from fastapi import FastAPI
+
+from gencredits.api.app import ApiSettings, create_app
+from gencredits.api.observability import configure_json_logging
+from gencredits.service.facade import open as open_service
+
+
+def settings_from_environment() -> ApiSettings:
+    return ApiSettings(
+        sweep_interval_seconds=float(os.environ.get("GENCREDITS_SWEEP_SECONDS", "30")),
+        rate_per_second=float(os.environ.get("GENCREDITS_RATE_PER_SECOND", "200")),
+        rate_burst=int(os.environ.get("GENCREDITS_RATE_BURST", "400")),
+    )
+
+
+def app_from_environment() -> FastAPI:
+    """uvicorn factory: ``GENCREDITS_DATABASE_URL`` names the database."""
+    configure_json_logging()
+    pool_size = int(os.environ.get("GENCREDITS_POOL_SIZE", "20"))
+    return create_app(open_service(pool_size=pool_size), settings_from_environment())

@@ -1,0 +1,97 @@
+"""``gencredits serve`` and ``gencredits keys``: running the HTTP service and its API keys."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from gencredits.cli.output import console, emit, refusals
+from gencredits.service import keys
+from gencredits.service.facade import open as open_service
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)
+    keys_app = typer.Typer(help="API keys: create (shown once), list, revoke.")
+    keys_app.command("create")(create_key)
+    keys_app.command("list")(list_keys)
+    keys_app.command("revoke")(revoke_key)
+    app.add_typer(keys_app, name="keys")
+
+
+def serve(
+    database_url: Annotated[
+        str | None, typer.Option(help="Database URL (default: GENCREDITS_DATABASE_URL or "
+                                      "sqlite:///var/gencredits.db).")
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
+    sweep_seconds: Annotated[
+        float, typer.Option(help="Seconds between renewal/expiry sweeps (0: off).")
+    ] = 30.0,
+) -> None:
+    """Start the HTTP API (and the dashboard) with the embedded SQLite database by default."""
+    import uvicorn
+
+    if database_url:
+        os.environ["GENCREDITS_DATABASE_URL"] = database_url
+    os.environ["GENCREDITS_SWEEP_SECONDS"] = str(sweep_seconds)
+    with refusals():
+        credits = open_service()
+    if keys.operator_key_count(credits.engine) == 0:
+        _, secret = keys.create_key(credits.engine, account_id=None, name="operator (first start)",
+                                    now=credits.clock.now())
+        console.print("[bold]Operator key[/bold] (shown once, keep it safe):")
+        console.print(secret, highlight=False, soft_wrap=True)
+    credits.close()
+    console.print(f"gencredits serving on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
+    uvicorn.run(
+        "gencredits.api.server:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        timeout_graceful_shutdown=10,
+    )
+
+
+def create_key(
+    name: Annotated[str, typer.Option(help="What the key is for.")] = "cli",
+    account: Annotated[
+        str | None, typer.Option(help="An account key for this account (default: operator key).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Create an API key; its secret is printed once and stored only as a hash."""
+    with refusals():
+        credits = open_service()
+        key, secret = keys.create_key(credits.engine, account_id=account, name=name,
+                                      now=credits.clock.now())
+    emit(as_json, lambda: key.as_dict() | {"secret": secret},
+         lambda: console.print(f"{key.id}  {'operator' if key.is_operator else key.account_id}\n"
+                               f"{secret}", highlight=False, soft_wrap=True))
+
+
+def list_keys(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List API keys (never their secrets)."""
+    with refusals():
+        found = keys.list_keys(open_service().engine)
+
+    def render() -> None:
+        for k in found:
+            revoked = "  (revoked)" if k.revoked_at else ""
+            console.print(f"{k.id}  {k.prefix}…  {k.account_id or 'operator'}  {k.name}{revoked}")
+
+    emit(as_json, lambda: [k.as_dict() for k in found], render)
+
+
+def revoke_key(key_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Revoke an API key at once."""
+    with refusals():
+        credits = open_service()
+        key = keys.revoke_key(credits.engine, key_id, credits.clock.now())
+    emit(as_json, key.as_dict, lambda: console.print(f"revoked {key.id}"))

@@ -1,0 +1,129 @@
+"""API keys: random secrets shown once, stored only as SHA-256 hashes, revocable.
+
+An operator key (``gc_op_...``) may do everything; an account key (``gc_ak_...``) reads its
+own account, quotes, charges and holds on it, and nothing else. A key is 32 random bytes, so a
+plain SHA-256 is enough to store it (no password stretching is needed for such entropy).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, func, insert, select, update
+
+from gencredits.domain.errors import InvalidRequest, NotFound
+from gencredits.store.engine import read_transaction, write_transaction
+from gencredits.store.tables import accounts, api_keys
+
+OPERATOR_PREFIX = "gc_op_"
+ACCOUNT_PREFIX = "gc_ak_"
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    id: str
+    account_id: str | None
+    name: str
+    prefix: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+    @property
+    def is_operator(self) -> bool:
+        return self.account_id is None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "account_id": self.account_id,
+            "name": self.name,
+            "prefix": self.prefix,
+            "operator": self.is_operator,
+            "created_at": self.created_at.isoformat(),
+            "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
+        }
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _key(row: Any) -> ApiKey:
+    return ApiKey(row["id"], row["account_id"], row["name"], row["prefix"], row["created_at"],
+                  row["revoked_at"])
+
+
+def create_key(
+    engine: Engine, *, account_id: str | None, name: str, now: datetime
+) -> tuple[ApiKey, str]:
+    """A new key and its secret; the secret is returned here once and never again."""
+    if not 1 <= len(name) <= 120:
+        raise InvalidRequest("a key name has 1 to 120 characters", field="name")
+    secret = (ACCOUNT_PREFIX if account_id else OPERATOR_PREFIX) + secrets.token_urlsafe(32)
+    key_id = "key_" + secrets.token_hex(8)
+    with write_transaction(engine) as connection:
+        if account_id is not None:
+            exists = connection.execute(
+                select(accounts.c.id).where(accounts.c.id == account_id)
+            ).first()
+            if exists is None:
+                raise NotFound("account", account_id, field="account_id")
+        connection.execute(
+            insert(api_keys).values(
+                id=key_id, account_id=account_id, name=name, prefix=secret[:10],
+                secret_hash=hash_secret(secret), created_at=now, revoked_at=None,
+            )
+        )
+        row = connection.execute(select(api_keys).where(api_keys.c.id == key_id)).mappings().one()
+    return _key(row), secret
+
+
+def authenticate(engine: Engine, secret: str) -> ApiKey | None:
+    """The live key with this secret, or None (unknown or revoked)."""
+    with read_transaction(engine) as connection:
+        row = (
+            connection.execute(
+                select(api_keys).where(
+                    api_keys.c.secret_hash == hash_secret(secret), api_keys.c.revoked_at.is_(None)
+                )
+            )
+            .mappings()
+            .first()
+        )
+    return None if row is None else _key(row)
+
+
+def revoke_key(engine: Engine, key_id: str, now: datetime) -> ApiKey:
+    with write_transaction(engine) as connection:
+        connection.execute(
+            update(api_keys)
+            .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+        row = connection.execute(select(api_keys).where(api_keys.c.id == key_id)).mappings().first()
+    if row is None:
+        raise NotFound("key", key_id, field="key_id")
+    return _key(row)
+
+
+def list_keys(engine: Engine, account_id: str | None = None) -> list[ApiKey]:
+    with read_transaction(engine) as connection:
+        statement = select(api_keys).order_by(api_keys.c.created_at, api_keys.c.id)
+        if account_id is not None:
+            statement = statement.where(api_keys.c.account_id == account_id)
+        return [_key(row) for row in connection.execute(statement).mappings()]
+
+
+def operator_key_count(engine: Engine) -> int:
+    with read_transaction(engine) as connection:
+        return int(
+            connection.execute(
+                select(func.count()).where(
+                    api_keys.c.account_id.is_(None), api_keys.c.revoked_at.is_(None)
+                )
+            ).scalar_one()
+        )
