@@ -49,7 +49,7 @@ def serve(
     credits.close()
     console.print(f"gencredits serving on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
     uvicorn.run(
-        "gencredits.api.server:app_from_environment",
+        "gencredits.server:app_from_environment",
         factory=True,
         host=host,
         port=port,

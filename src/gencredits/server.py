@@ -1,4 +1,5 @@
-"""Running the API: the app built from the environment, for uvicorn's worker processes."""
+"""The composition root: the HTTP API and the web dashboard in one app, built from the
+environment for uvicorn's worker processes (``gencredits serve``)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from fastapi import FastAPI
 
 from gencredits.api.app import ApiSettings, create_app
 from gencredits.api.observability import configure_json_logging
+from gencredits.service.facade import Gencredits
 from gencredits.service.facade import open as open_service
 
 
@@ -19,8 +21,13 @@ def settings_from_environment() -> ApiSettings:
     )
 
 
+def build_app(credits: Gencredits, settings: ApiSettings | None = None) -> FastAPI:
+    """The API and everything served beside it."""
+    return create_app(credits, settings)
+
+
 def app_from_environment() -> FastAPI:
     """uvicorn factory: ``GENCREDITS_DATABASE_URL`` names the database."""
     configure_json_logging()
     pool_size = int(os.environ.get("GENCREDITS_POOL_SIZE", "20"))
-    return create_app(open_service(pool_size=pool_size), settings_from_environment())
+    return build_app(open_service(pool_size=pool_size), settings_from_environment())
