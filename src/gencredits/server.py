@@ -16,6 +16,7 @@ from gencredits.service.facade import open as open_service
 def settings_from_environment() -> ApiSettings:
     return ApiSettings(
         sweep_interval_seconds=float(os.environ.get("GENCREDITS_SWEEP_SECONDS", "30")),
+        webhook_interval_seconds=float(os.environ.get("GENCREDITS_WEBHOOK_SECONDS", "2")),
         rate_per_second=float(os.environ.get("GENCREDITS_RATE_PER_SECOND", "200")),
         rate_burst=int(os.environ.get("GENCREDITS_RATE_BURST", "400")),
     )

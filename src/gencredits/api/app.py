@@ -21,8 +21,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from gencredits import __version__
 from gencredits.api import problems
 from gencredits.api.observability import Metrics, RateLimiter, RequestMiddleware
-from gencredits.api.routes import accounts, catalog, money, ops
+from gencredits.api.routes import accounts, catalog, events, money, ops
 from gencredits.domain.errors import GencreditsError
+from gencredits.service.events import WebhookDispatcher
 from gencredits.service.facade import Gencredits
 
 log = logging.getLogger("gencredits.http")
@@ -31,6 +32,7 @@ log = logging.getLogger("gencredits.http")
 @dataclass(frozen=True, slots=True)
 class ApiSettings:
     sweep_interval_seconds: float = 30.0  # 0 switches the in-server sweep off
+    webhook_interval_seconds: float = 2.0  # 0 switches webhook delivery off
     rate_per_second: float = 200.0  # per key, sustained
     rate_burst: int = 400
     max_body_bytes: int = 64 * 1024
@@ -41,16 +43,26 @@ def create_app(credits: Gencredits, settings: ApiSettings | None = None) -> Fast
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        task = None
+        tasks = []
         if settings.sweep_interval_seconds > 0:
-            task = asyncio.create_task(_sweep_forever(credits, settings.sweep_interval_seconds))
+            tasks.append(
+                asyncio.create_task(_sweep_forever(credits, settings.sweep_interval_seconds))
+            )
+        dispatcher = None
+        if settings.webhook_interval_seconds > 0:
+            dispatcher = WebhookDispatcher(credits.engine)
+            tasks.append(asyncio.create_task(
+                _deliver_forever(credits, dispatcher, settings.webhook_interval_seconds)
+            ))
         try:
             yield
         finally:
-            if task is not None:
+            for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if dispatcher is not None:
+                dispatcher.close()
 
     app = FastAPI(
         title="gencredits",
@@ -72,7 +84,7 @@ def create_app(credits: Gencredits, settings: ApiSettings | None = None) -> Fast
     app.add_exception_handler(GencreditsError, problems.handle_domain_error)
     app.add_exception_handler(RequestValidationError, problems.handle_validation_error)
     app.add_exception_handler(StarletteHTTPException, problems.handle_http_error)
-    for module in (catalog, accounts, money, ops):
+    for module in (catalog, accounts, money, events, ops):
         app.include_router(module.router)
     app.add_middleware(RequestMiddleware, metrics=app.state.metrics,
                        max_body_bytes=settings.max_body_bytes)
@@ -94,3 +106,16 @@ async def _sweep_forever(credits: Gencredits, interval_seconds: float) -> None:
                 log.info('{"event": "sweep", "accounts_updated": %d}', result.accounts_updated)
         except Exception:
             log.exception("sweep failed")
+
+
+async def _deliver_forever(
+    credits: Gencredits, dispatcher: WebhookDispatcher, interval_seconds: float
+) -> None:
+    """Send due webhook deliveries; several servers may do this at once (deliveries are
+    claimed before they are sent)."""
+    while True:
+        await asyncio.sleep(interval_seconds)
+        try:
+            await asyncio.to_thread(dispatcher.run_once, credits.clock.now())
+        except Exception:
+            log.exception("webhook delivery failed")

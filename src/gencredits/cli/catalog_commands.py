@@ -1,35 +1,49 @@
-"""``gencredits catalog`` and ``gencredits quote``: what every generation costs."""
+"""``gencredits catalog``, ``catalog set-price`` and ``quote``: what every generation costs.
+
+Prices come from the database's current price version, so an operator's change shows up in
+the next command; ``set-price`` publishes such a change.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+from dataclasses import replace
+from decimal import Decimal, InvalidOperation
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from gencredits.cli.output import console, emit, refusals
-from gencredits.domain.catalog import Catalog, CatalogEntry, Kind, Tier
+from gencredits.cli.inputs import (
+    AMOUNT_COMMAND,
+    ChoiceOption,
+    CountOption,
+    FileOption,
+    JsonOption,
+    ModelArgument,
+    OutputsOption,
+    QualityOption,
+    SecondsOption,
+    build_request,
+    service,
+)
+from gencredits.cli.output import console, emit
+from gencredits.domain import limits
+from gencredits.domain.catalog import CatalogEntry, FlatRule, Kind, Tier
 from gencredits.domain.credits import format_credits, plain_decimal, round_half_up
-from gencredits.domain.pricing import LineItem, Quote, QuoteRequest
-from gencredits.service.documents import parse_quote_request, read_document_file
+from gencredits.domain.errors import CatalogInvalid, InvalidRequest
+from gencredits.domain.pricing import Quote
 from gencredits.store.catalog_document import entry_to_document
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+__all__ = ["build_request", "register"]
 
 
 def register(app: typer.Typer) -> None:
     catalog_app = typer.Typer(help="The priced catalog of models and tools.")
     catalog_app.callback(invoke_without_command=True)(list_catalog)
     catalog_app.command("show")(show_entry)
+    catalog_app.command("set-price", context_settings=AMOUNT_COMMAND)(set_price)
     app.add_typer(catalog_app, name="catalog")
     app.command("quote")(quote_command)
-
-
-def _catalog() -> Catalog:
-    from gencredits.service.runtime import current_catalog
-
-    return current_catalog()
 
 
 def list_catalog(
@@ -42,8 +56,8 @@ def list_catalog(
     """List every model with its credits per generation, grouped by kind and tier."""
     if ctx.invoked_subcommand is not None:
         return
-    with refusals():
-        catalog = _catalog()
+    with service() as credits:
+        catalog = credits.catalog()
     entries = catalog.entries if include_inactive else catalog.active_entries()
     emit(
         as_json,
@@ -60,8 +74,8 @@ def show_entry(
     as_json: JsonOption = False,
 ) -> None:
     """Show one model: its pricing rule, limits and strengths."""
-    with refusals():
-        catalog = _catalog()
+    with service() as credits:
+        catalog = credits.catalog()
         entry = catalog.get(model_id)
 
     def render() -> None:
@@ -76,55 +90,71 @@ def show_entry(
 
 
 def quote_command(
-    model: Annotated[str | None, typer.Argument(help="Model id; omit with --file.")] = None,
-    outputs: Annotated[
-        int, typer.Option("-n", "--outputs", help="Outputs per request (items for an edit batch).")
-    ] = 1,
-    count: Annotated[int, typer.Option("--count", help="How many such requests.")] = 1,
-    seconds: Annotated[int | None, typer.Option(help="Video duration in seconds.")] = None,
-    quality: Annotated[str | None, typer.Option(help="Video quality, e.g. 1080p.")] = None,
-    option: Annotated[str | None, typer.Option(help="Named option, e.g. large.")] = None,
-    file: Annotated[
-        Path | None, typer.Option("--file", "-f", help="A YAML/JSON file of lines.")
-    ] = None,
+    model: ModelArgument = None,
+    outputs: OutputsOption = 1,
+    count: CountOption = 1,
+    seconds: SecondsOption = None,
+    quality: QualityOption = None,
+    option: ChoiceOption = None,
+    file: FileOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Price a request without charging: each line and the total."""
-    from gencredits.service.runtime import quote
-
-    with refusals():
+    with service() as credits:
         request = build_request(model, outputs, count, seconds, quality, option, file)
-        priced = quote(request)
+        priced = credits.quote(request)
     emit(as_json, priced.as_dict, lambda: console.print(quote_table(priced)))
 
 
-def build_request(
-    model: str | None,
-    outputs: int,
-    count: int,
-    seconds: int | None,
-    quality: str | None,
-    option: str | None,
-    file: Path | None,
-) -> QuoteRequest:
-    """One request from either a model and its flags, or a file of lines (not both)."""
-    from gencredits.domain.errors import InvalidRequest
-
-    if file is not None:
-        if model is not None:
-            raise InvalidRequest("give a model or --file, not both", field="model")
-        return parse_quote_request(read_document_file(file))
-    if model is None:
-        raise InvalidRequest(
-            "name a model (see `gencredits catalog`) or give --file", field="model"
+def set_price(
+    model_id: Annotated[str, typer.Argument(metavar="MODEL", help="A flat-priced model id.")],
+    credits_text: Annotated[
+        str, typer.Argument(metavar="CREDITS", help="New credits per output, e.g. 6 or 4.5.")
+    ],
+    as_json: JsonOption = False,
+) -> None:
+    """Change a flat-priced model's credits per output; publishes a new price version."""
+    with service() as credits:
+        entry = credits.catalog().get(model_id)
+        if not isinstance(entry.rule, FlatRule):
+            raise InvalidRequest(
+                f"{model_id} is priced by the {entry.rule.name} rule; set-price changes flat "
+                "prices only",
+                field="model",
+            )
+        old_price = entry.rule.credits_per_output
+        new_rule = FlatRule(_rate(credits_text), unit=entry.rule.unit)
+        published = credits.put_catalog_entry(
+            replace(entry, rule=new_rule), note=f"set-price {model_id} {credits_text}"
         )
-    return QuoteRequest(
-        lines=(
-            LineItem(
-                model, outputs=outputs, count=count, seconds=seconds, quality=quality, option=option
-            ),
-        )
+    document = {
+        "model": model_id,
+        "old_credits": plain_decimal(old_price),
+        "new_credits": plain_decimal(new_rule.credits_per_output),
+        "unit": new_rule.unit,
+        "price_version": published.version,
+    }
+    emit(
+        as_json,
+        lambda: document,
+        lambda: console.print(
+            f"{model_id}: {document['old_credits']} -> {document['new_credits']} credits per "
+            f"{new_rule.unit} (price version {published.version})",
+            highlight=False,
+        ),
     )
+
+
+def _rate(text: str) -> Decimal:
+    """A price from text, exactly (never through a float); FlatRule checks its range."""
+    try:
+        rate = Decimal(text.strip())
+        return FlatRule(rate).credits_per_output
+    except (InvalidOperation, CatalogInvalid):
+        raise InvalidRequest(
+            f"credits must be a number above 0 and at most {limits.MAX_RATE_CREDITS}, got {text!r}",
+            field="credits",
+        ) from None
 
 
 def credits_label(entry: CatalogEntry) -> str:

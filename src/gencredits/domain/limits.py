@@ -46,6 +46,10 @@ MAX_PAGE_SIZE = 500
 MAX_ID_LENGTH = 64
 MAX_LABEL_LENGTH = 120
 
+# An account is "low" below this share of its cycle allowance (a low_balance event fires once
+# as it crosses): 10% of Pro's 1,000 is 100 credits, about twenty standard images.
+LOW_BALANCE_PERCENT = 10
+
 # Open (pending) holds one account may have at once: a runaway pipeline cannot lock up a
 # balance in thousands of tiny reservations.
 MAX_OPEN_HOLDS = 1_000

@@ -9,6 +9,14 @@ price without discount. The total is the sum of the lines.
 Worked example: 50 separate flux-2-pro shots (``count=50``) cost 50 x 5 = 250, while one
 4-image request (``outputs=4``) costs round_half_up(20 x 0.90) = 18. Five seconds of sora at
 12.5 per second are 62.5, rounded to 63.
+
+Pricing is pure, so its results are cached: a catalog never changes once built (new prices
+make a new :class:`Catalog`), and a priced line is an immutable value. The cache is keyed by
+the catalog *object* and the request's exact values, and holds a reference to the catalog it
+was computed at, so a key can never be confused with another catalog's. Only requests whose
+every field has its exact expected type are cached (``True`` equals ``1`` as a dict key but is
+refused as a quantity), and refusals are never cached: they are recomputed and raised every
+time. The cache is bounded; it is emptied when full.
 """
 
 from __future__ import annotations
@@ -158,6 +166,50 @@ def price_line(line: LineItem, catalog: Catalog, *, field_prefix: str = "") -> Q
     )
 
 
+# Distinct (catalog, request) pairs remembered; a model selector quotes a few dozen per
+# catalog, so this holds every hot request while bounding memory to a few megabytes.
+PRICED_CACHE_MAX_REQUESTS = 4_096
+
+_CacheKey = tuple[int, tuple[LineItem, ...]]
+_priced: dict[_CacheKey, tuple[Catalog, tuple[QuoteLine, ...], int]] = {}
+
+
+def _is_cacheable(line: LineItem) -> bool:
+    """Every field has exactly the type a valid line has (no bools, floats or subclasses)."""
+    return (
+        type(line.model_id) is str
+        and type(line.outputs) is int
+        and type(line.count) is int
+        and (line.seconds is None or type(line.seconds) is int)
+        and (line.quality is None or type(line.quality) is str)
+        and (line.option is None or type(line.option) is str)
+    )
+
+
+def _price_lines(request: QuoteRequest, catalog: Catalog) -> tuple[tuple[QuoteLine, ...], int]:
+    lines = tuple(
+        price_line(line, catalog, field_prefix=f"lines.{index}.")
+        for index, line in enumerate(request.lines)
+    )
+    return lines, sum(line.subtotal_credits for line in lines)
+
+
+def _priced_lines(request: QuoteRequest, catalog: Catalog) -> tuple[tuple[QuoteLine, ...], int]:
+    """:func:`_price_lines`, remembered per catalog object and exact request."""
+    if type(request.lines) is not tuple or not all(map(_is_cacheable, request.lines)):
+        return _price_lines(request, catalog)
+    key = (id(catalog), request.lines)
+    cached = _priced.get(key)
+    # The entry keeps its catalog alive, so no other catalog can have taken its id.
+    if cached is not None and cached[0] is catalog:
+        return cached[1], cached[2]
+    lines, total_credits = _price_lines(request, catalog)
+    if len(_priced) >= PRICED_CACHE_MAX_REQUESTS:
+        _priced.clear()
+    _priced[key] = (catalog, lines, total_credits)
+    return lines, total_credits
+
+
 def quote(
     request: QuoteRequest,
     catalog: Catalog,
@@ -168,14 +220,11 @@ def quote(
     """Price every line of ``request`` at ``catalog``'s version."""
     if not 1 <= len(request.lines) <= limits.MAX_LINES_PER_REQUEST:
         raise OutOfRange(len(request.lines), 1, limits.MAX_LINES_PER_REQUEST, field="lines")
-    lines = tuple(
-        price_line(line, catalog, field_prefix=f"lines.{index}.")
-        for index, line in enumerate(request.lines)
-    )
+    lines, total_credits = _priced_lines(request, catalog)
     return Quote(
         price_version=catalog.version,
         lines=lines,
-        total_credits=sum(line.subtotal_credits for line in lines),
+        total_credits=total_credits,
         issued_at=issued_at,
         expires_at=issued_at + timedelta(seconds=valid_for_seconds),
     )

@@ -297,7 +297,7 @@ def change_plan(
             pending = plans.get(account.pending_plan_id) if account.pending_plan_id else None
             change = classify_change(current, pending, target)
             if change is PlanChange.UPGRADE:
-                book = AccountBook(connection, account, now, actor)
+                book = AccountBook(connection, account, now, actor, spending=False)
                 _end_allowance_now(book, account)
                 start_cycle(
                     connection, book.save(), target, anchor=now, index=0, now=now, actor=actor

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from gencredits.domain.ledger import Allocation, Entry, EntryKind
+from gencredits.service import events
 from gencredits.store import queries
 from gencredits.store.queries import AccountRow
 
@@ -27,6 +28,8 @@ class AccountBook:
     account: AccountRow
     now: datetime
     actor: str
+    # Spending below the low-balance mark emits an event; expiries and renewals do not.
+    spending: bool = True
     available_credits: int = field(init=False)
     held_credits: int = field(init=False)
     next_event_at: datetime | None = field(default=None, init=False)
@@ -76,7 +79,11 @@ class AccountBook:
             self.next_event_at = moment
 
     def save(self) -> AccountRow:
-        """Write the net change to the cached balance; returns the account as it now stands."""
+        """Write the net change to the cached balance; returns the account as it now stands.
+
+        Crossing below the low-balance mark, or reaching zero, emits its event here, in the
+        same transaction (the outbox)."""
+        self._emit_balance_events()
         available_delta = self.available_credits - self.account.available_credits
         held_delta = self.held_credits - self.account.held_credits
         if available_delta or held_delta or self.next_event_at is not None:
@@ -96,6 +103,19 @@ class AccountBook:
             held_credits=self.held_credits,
             next_event_at=next_event_at,
         )
+
+    def _emit_balance_events(self) -> None:
+        before, after = self.account.available_credits, self.available_credits
+        if not self.spending or after >= before:
+            return
+        payload = {"available": after, "before": before, "held": self.held_credits}
+        if after == 0:
+            events.emit(self.connection, events.EventType.CREDITS_EXHAUSTED,
+                        account_id=self.account.id, payload=payload, now=self.now)
+        elif before >= self.account.low_balance_credits > after:
+            events.emit(self.connection, events.EventType.LOW_BALANCE, account_id=self.account.id,
+                        payload=payload | {"threshold": self.account.low_balance_credits},
+                        now=self.now)
 
     def return_credits(
         self,

@@ -1,23 +1,20 @@
-"""The process-wide setup the CLI uses: catalog source and clock.
+"""Opening the service for the command line, from the environment.
 
-Until the ledger's database holds price versions, the catalog is the YAML file named by
-``GENCREDITS_CATALOG`` or the default shipped with the package.
+``GENCREDITS_DATABASE_URL`` names the database (default ``sqlite:///var/gencredits.db``,
+relative to the current directory), ``GENCREDITS_NOW`` freezes the clock, and
+``GENCREDITS_CATALOG`` names the catalog file seeded into a new database (the packaged
+default otherwise). After the first start the catalog lives in the database as price
+versions, so operators' price changes show up in every later command.
 """
 
 from __future__ import annotations
 
 import os
 
-from gencredits.domain.catalog import Catalog
-from gencredits.domain.pricing import Quote, QuoteRequest
-from gencredits.domain.pricing import quote as price
-from gencredits.service.clock import clock_from_environment
-from gencredits.store.catalog_document import load_catalog_file
+from gencredits.service.facade import Gencredits
+from gencredits.service.facade import open as open_database
 
 
-def current_catalog() -> Catalog:
-    return load_catalog_file(os.environ.get("GENCREDITS_CATALOG") or None)
-
-
-def quote(request: QuoteRequest) -> Quote:
-    return price(request, current_catalog(), issued_at=clock_from_environment().now())
+def open_service() -> Gencredits:
+    """Connect, migrate and seed on first use; the caller closes it (it is a context manager)."""
+    return open_database(catalog_path=os.environ.get("GENCREDITS_CATALOG") or None)

@@ -37,6 +37,7 @@ from gencredits.domain.ledger import (
     split_allocations,
 )
 from gencredits.domain.pricing import LineItem, Quote, QuoteRequest, quote
+from gencredits.service import events
 from gencredits.service.accounts import check_project
 from gencredits.service.book import AccountBook
 from gencredits.service.context import Context
@@ -194,6 +195,12 @@ def note_refusal(
                 project=project,
                 created_at=ctx.now(),
             )
+        )
+        events.emit(
+            connection, events.EventType.CHARGE_REFUSED, account_id=account_id,
+            payload={"reason": error.code, "required": error.required, "available": available,
+                     "model": model_id, "project": project},
+            now=ctx.now(),
         )
 
 

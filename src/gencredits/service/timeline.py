@@ -23,7 +23,9 @@ from datetime import datetime
 from sqlalchemy import Connection
 
 from gencredits.domain.ledger import DEFAULT_PRIORITY, EntryKind, GrantSource, HoldStatus
+from gencredits.domain.limits import LOW_BALANCE_PERCENT
 from gencredits.domain.plans import Plan, Plans, cycle_bounds, cycle_index_at
+from gencredits.service import events
 from gencredits.service.book import FAR_FUTURE_EVENT, AccountBook
 from gencredits.store import queries
 from gencredits.store.queries import AccountRow
@@ -80,7 +82,7 @@ def _next_due(
 def _apply_events_at(
     connection: Connection, account: AccountRow, plans: Plans, moment: datetime, now: datetime
 ) -> AccountRow:
-    book = AccountBook(connection, account, now, SYSTEM_ACTOR)
+    book = AccountBook(connection, account, now, SYSTEM_ACTOR, spending=False)
     expire_grants(book, moment)
     expire_holds(book, moment)
     account = book.save()
@@ -126,20 +128,39 @@ def expire_holds(book: AccountBook, moment: datetime) -> None:
             reason="hold expired unsettled",
         )
         book.return_credits(allocations, effective_at=row["expires_at"], hold_id=row["id"])
+        events.emit(
+            book.connection, events.EventType.HOLD_EXPIRED, account_id=book.account.id,
+            payload={"hold_id": row["id"], "amount": amount, "job_ref": row["job_ref"],
+                     "expired_at": row["expires_at"].isoformat()},
+            now=book.now,
+        )
 
 
 def renew(connection: Connection, account: AccountRow, plans: Plans, now: datetime) -> AccountRow:
     """Start the cycle after the current one (its allowance is granted at its start)."""
     boundary = account.cycle_ends_at
+    previous_plan = account.plan_id
     if account.pending_plan_id is not None:
         # A downgrade takes effect at renewal: the new plan's cycles start here.
         plan = plans.get(account.pending_plan_id)
-        return start_cycle(connection, account, plan, anchor=boundary, index=0, now=now)
-    plan = plans.get(account.plan_id)
-    # A long-dormant account renews its recent cycles only (bounded work).
-    latest = cycle_index_at(plan, account.anchor_at, now)
-    index = max(account.cycle_index + 1, latest - MAX_CATCH_UP_CYCLES + 1)
-    return start_cycle(connection, account, plan, anchor=account.anchor_at, index=index, now=now)
+        renewed = start_cycle(connection, account, plan, anchor=boundary, index=0, now=now)
+    else:
+        plan = plans.get(account.plan_id)
+        # A long-dormant account renews its recent cycles only (bounded work).
+        latest = cycle_index_at(plan, account.anchor_at, now)
+        index = max(account.cycle_index + 1, latest - MAX_CATCH_UP_CYCLES + 1)
+        renewed = start_cycle(
+            connection, account, plan, anchor=account.anchor_at, index=index, now=now
+        )
+    events.emit(
+        connection, events.EventType.RENEWAL, account_id=account.id,
+        payload={"plan": renewed.plan_id, "previous_plan": previous_plan,
+                 "allowance": plan.allowance_credits,
+                 "cycle_start": renewed.cycle_starts_at.isoformat(),
+                 "cycle_end": renewed.cycle_ends_at.isoformat()},
+        now=now,
+    )
+    return renewed
 
 
 def start_cycle(
@@ -156,8 +177,10 @@ def start_cycle(
     allowance. The grant's ``cycle_number`` is unique per account: a cycle is granted once."""
     starts_at, ends_at = cycle_bounds(plan, anchor, index)
     cycle_number = account.cycle_number + 1
+    low_balance = plan.allowance_credits * LOW_BALANCE_PERCENT // 100
     account = replace(
         account,
+        low_balance_credits=low_balance,
         plan_id=plan.id,
         pending_plan_id=None,
         anchor_at=anchor,
@@ -176,6 +199,7 @@ def start_cycle(
         cycle_number=cycle_number,
         cycle_starts_at=starts_at,
         cycle_ends_at=ends_at,
+        low_balance_credits=low_balance,
     )
     if plan.allowance_credits > 0:
         source = GrantSource(plan.grant_source)
@@ -192,7 +216,7 @@ def start_cycle(
             cycle_number=cycle_number,
             created_at=now,
         )
-        book = AccountBook(connection, account, now, actor)
+        book = AccountBook(connection, account, now, actor, spending=False)
         book.record(
             EntryKind.GRANT,
             plan.allowance_credits,

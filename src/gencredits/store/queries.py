@@ -12,7 +12,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, and_, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    RowMapping,
+    and_,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from gencredits.domain.ledger import (
     Allocation,
@@ -48,6 +58,7 @@ class AccountRow:
     held_credits: int
     next_event_at: datetime
     created_at: datetime
+    low_balance_credits: int = 0
 
     @property
     def balance_credits(self) -> int:
@@ -58,19 +69,43 @@ def _account(row: RowMapping) -> AccountRow:
     return AccountRow(**{name: row[name] for name in AccountRow.__slots__})
 
 
+# The statements of the charge's hot path are built once, with bound parameters: building a
+# Core statement (and its cache key) per call cost 60-120 us each, more than running it
+# (benchmarks/RESULTS.md). Parameter names avoid column names, which UPDATE reserves.
+_SELECT_ACCOUNT = select(accounts).where(accounts.c.id == bindparam("p_account_id"))
+_SELECT_ACCOUNT_FOR_UPDATE = _SELECT_ACCOUNT.with_for_update()
+
+
 def lock_account(connection: Connection, account_id: str) -> AccountRow | None:
     """Read an account and lock its row until commit (a no-op lock under SQLite's
     ``BEGIN IMMEDIATE``, which already holds the database's write lock)."""
-    statement = select(accounts).where(accounts.c.id == account_id)
-    if not is_sqlite(connection):
-        statement = statement.with_for_update()
-    row = connection.execute(statement).mappings().first()
+    statement = _SELECT_ACCOUNT if is_sqlite(connection) else _SELECT_ACCOUNT_FOR_UPDATE
+    row = connection.execute(statement, {"p_account_id": account_id}).mappings().first()
     return None if row is None else _account(row)
 
 
 def read_account(connection: Connection, account_id: str) -> AccountRow | None:
-    row = connection.execute(select(accounts).where(accounts.c.id == account_id)).mappings().first()
+    row = connection.execute(_SELECT_ACCOUNT, {"p_account_id": account_id}).mappings().first()
     return None if row is None else _account(row)
+
+
+_APPLY_DELTA = (
+    update(accounts)
+    .where(accounts.c.id == bindparam("p_account_id"))
+    .values(
+        available_credits=accounts.c.available_credits + bindparam("p_available_delta"),
+        held_credits=accounts.c.held_credits + bindparam("p_held_delta"),
+    )
+)
+_NEXT_EVENT_BOUND = bindparam("p_next_event_at", type_=accounts.c.next_event_at.type)
+_APPLY_DELTA_AND_EVENT = {
+    "sqlite": _APPLY_DELTA.values(
+        next_event_at=func.min(accounts.c.next_event_at, _NEXT_EVENT_BOUND)
+    ),
+    "postgresql": _APPLY_DELTA.values(
+        next_event_at=func.least(accounts.c.next_event_at, _NEXT_EVENT_BOUND)
+    ),
+}
 
 
 def apply_account_delta(
@@ -81,15 +116,17 @@ def apply_account_delta(
     held_delta: int,
     next_event_at: datetime | None = None,
 ) -> None:
-    values: dict[str, Any] = {
-        "available_credits": accounts.c.available_credits + available_delta,
-        "held_credits": accounts.c.held_credits + held_delta,
+    parameters: dict[str, Any] = {
+        "p_account_id": account_id,
+        "p_available_delta": available_delta,
+        "p_held_delta": held_delta,
     }
-    if next_event_at is not None:
-        values["next_event_at"] = func.min(accounts.c.next_event_at, next_event_at)
-        if not is_sqlite(connection):
-            values["next_event_at"] = func.least(accounts.c.next_event_at, next_event_at)
-    connection.execute(update(accounts).where(accounts.c.id == account_id).values(**values))
+    if next_event_at is None:
+        connection.execute(_APPLY_DELTA, parameters)
+        return
+    parameters["p_next_event_at"] = next_event_at
+    statement = _APPLY_DELTA_AND_EVENT["sqlite" if is_sqlite(connection) else "postgresql"]
+    connection.execute(statement, parameters)
 
 
 def update_account(connection: Connection, account_id: str, **values: Any) -> None:
@@ -99,28 +136,35 @@ def update_account(connection: Connection, account_id: str, **values: Any) -> No
 # --- grants ----------------------------------------------------------------------------------
 
 
+_LIVE_GRANTS = select(
+    grants.c.id, grants.c.remaining_credits, grants.c.priority, grants.c.expires_at
+).where(
+    grants.c.account_id == bindparam("p_account_id"),
+    grants.c.expired.is_(False),
+    grants.c.remaining_credits > 0,
+    or_(grants.c.expires_at.is_(None), grants.c.expires_at > bindparam("p_now")),
+)
+
+
 def live_grants(connection: Connection, account_id: str, now: datetime) -> list[GrantBalance]:
     """Grants with credits left that have not expired, for :func:`allocate`."""
-    rows = connection.execute(
-        select(
-            grants.c.id, grants.c.remaining_credits, grants.c.priority, grants.c.expires_at
-        ).where(
-            grants.c.account_id == account_id,
-            grants.c.expired.is_(False),
-            grants.c.remaining_credits > 0,
-            or_(grants.c.expires_at.is_(None), grants.c.expires_at > now),
-        )
-    ).all()
+    rows = connection.execute(_LIVE_GRANTS, {"p_account_id": account_id, "p_now": now}).all()
     return [GrantBalance(row[0], row[1], row[2], row[3]) for row in rows]
+
+
+_TAKE_FROM_GRANT = (
+    update(grants)
+    .where(
+        grants.c.id == bindparam("p_grant_id"),
+        grants.c.remaining_credits >= bindparam("p_take"),
+    )
+    .values(remaining_credits=grants.c.remaining_credits - bindparam("p_take"))
+)
 
 
 def take_from_grants(connection: Connection, allocations: Sequence[Allocation]) -> None:
     for grant_id, credits in allocations:
-        result = connection.execute(
-            update(grants)
-            .where(grants.c.id == grant_id, grants.c.remaining_credits >= credits)
-            .values(remaining_credits=grants.c.remaining_credits - credits)
-        )
+        result = connection.execute(_TAKE_FROM_GRANT, {"p_grant_id": grant_id, "p_take": credits})
         assert result.rowcount == 1, f"grant {grant_id} could not give {credits}"
 
 
@@ -310,9 +354,14 @@ def _entry(row: RowMapping) -> Entry:
     )
 
 
+_INSERT_ENTRY = insert(entries).returning(entries)
+
+
 def insert_entry(connection: Connection, **values: Any) -> Entry:
     values["grants"] = [list(allocation) for allocation in values.get("grants", ())]
-    row = connection.execute(insert(entries).values(**values).returning(entries)).mappings().one()
+    unknown = values.keys() - entries.c.keys()
+    assert not unknown, f"entries have no column {sorted(unknown)}"
+    row = connection.execute(_INSERT_ENTRY, values).mappings().one()
     return _entry(row)
 
 
@@ -408,17 +457,15 @@ def project_usage(connection: Connection, account_id: str, project: str, since: 
 # --- idempotency -----------------------------------------------------------------------------
 
 
+_FIND_KEY = select(idempotency_keys).where(
+    idempotency_keys.c.scope == bindparam("p_scope"), idempotency_keys.c.key == bindparam("p_key")
+)
+_INSERT_KEY = insert(idempotency_keys)
+
+
 def find_idempotency_key(connection: Connection, scope: str, key: str) -> RowMapping | None:
-    return (
-        connection.execute(
-            select(idempotency_keys).where(
-                idempotency_keys.c.scope == scope, idempotency_keys.c.key == key
-            )
-        )
-        .mappings()
-        .first()
-    )
+    return connection.execute(_FIND_KEY, {"p_scope": scope, "p_key": key}).mappings().first()
 
 
 def insert_idempotency_key(connection: Connection, **values: Any) -> None:
-    connection.execute(insert(idempotency_keys).values(**values))
+    connection.execute(_INSERT_KEY, values)

@@ -120,6 +120,9 @@ accounts = Table(
     # The earliest moment something happens by itself (renewal, grant expiry, hold expiry):
     # before it, a charge needs no catch-up work.
     Column("next_event_at", utc(), nullable=False),
+    # Below this many available credits the account is "low" (a share of its allowance,
+    # set at each cycle start) and a low_balance event fires once when it crosses.
+    Column("low_balance_credits", BigInteger, nullable=False, server_default="0"),
     Column("created_at", utc(), nullable=False),
     CheckConstraint("available_credits >= 0", name="available_not_negative"),
     CheckConstraint("held_credits >= 0", name="held_not_negative"),
@@ -271,3 +274,50 @@ api_keys = Table(
     Column("revoked_at", utc(), nullable=True),
 )
 Index("ix_api_keys_account", api_keys.c.account_id)
+
+# The outbox: events are written in the same transaction as the change that causes them, so
+# none is lost and none describes a change that did not commit.
+events = Table(
+    "events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("event_id", String(40), nullable=False, unique=True),
+    Column("account_id", String(64), nullable=True),
+    Column("type", String(32), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("created_at", utc(), nullable=False),
+)
+Index("ix_events_account", events.c.account_id, events.c.id)
+
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("url", String(2000), nullable=False),
+    Column("secret", String(100), nullable=False),
+    Column("event_types", JSON, nullable=False),
+    Column("active", Boolean, nullable=False),
+    # Events with ids up to this one have deliveries queued for this webhook.
+    Column("cursor_event_id", BigInteger, nullable=False),
+    Column("created_at", utc(), nullable=False),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("webhook_id", String(32), ForeignKey("webhooks.id"), nullable=False),
+    Column("event_id", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", utc(), nullable=False),
+    # A sender claims a delivery until this moment, so two servers never send it at once.
+    Column("claimed_until", utc(), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("delivered_at", utc(), nullable=True),
+    UniqueConstraint("webhook_id", "event_id", name="uq_webhook_deliveries_once"),
+    CheckConstraint("status IN ('pending', 'delivered', 'failed')", name="status"),
+)
+Index(
+    "ix_webhook_deliveries_due", webhook_deliveries.c.status, webhook_deliveries.c.next_attempt_at
+)

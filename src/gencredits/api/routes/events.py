@@ -1,0 +1,87 @@
+"""The events feed and webhook subscriptions."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, status
+from pydantic import Field
+
+from gencredits.api.deps import Caller, Operator, Service
+from gencredits.api.schemas import Out
+from gencredits.domain import limits
+from gencredits.service import events
+from gencredits.service.documents import StrictModel
+
+router = APIRouter(prefix="/v1", tags=["events"])
+
+
+class EventOut(Out):
+    id: str
+    sequence: int
+    type: str
+    account_id: str | None
+    created_at: str
+    data: dict[str, Any]
+
+
+class EventPageOut(Out):
+    events: list[EventOut]
+    next_cursor: int | None
+
+
+class WebhookIn(StrictModel):
+    url: str = Field(min_length=8, max_length=2000, examples=["https://example.com/hooks"])
+    event_types: list[events.EventType] = Field(
+        default_factory=list, description="Empty: every type."
+    )
+
+
+class WebhookOut(Out):
+    id: str
+    url: str
+    event_types: list[str]
+    active: bool
+    created_at: str
+
+
+class NewWebhookOut(WebhookOut):
+    secret: str = Field(description="The HMAC-SHA256 signing secret; shown once.")
+
+
+@router.get("/events", response_model=EventPageOut,
+            summary="Events oldest first after a cursor (account keys see their own)")
+def list_events(
+    credits: Service,
+    caller: Caller,
+    after: Annotated[int | None, Query(ge=0)] = None,
+    type: Annotated[list[events.EventType] | None, Query()] = None,
+    account_id: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=limits.MAX_PAGE_SIZE)] = limits.DEFAULT_PAGE_SIZE,
+) -> dict[str, Any]:
+    if not caller.is_operator:
+        if account_id is not None:
+            caller.check_account(account_id)
+        account_id = caller.key.account_id
+    found = events.list_events(credits.engine, account_id=account_id, after=after, limit=limit,
+                               types=tuple(t.value for t in type or ()))
+    return {"events": found, "next_cursor": found[-1]["sequence"] if found else after}
+
+
+@router.post("/webhooks", response_model=NewWebhookOut, status_code=status.HTTP_201_CREATED,
+             summary="Subscribe a URL to events (operator); deliveries are HMAC-signed")
+def create_webhook(body: WebhookIn, credits: Service, _: Operator) -> dict[str, Any]:
+    hook, secret = events.create_webhook(
+        credits.engine, body.url, tuple(t.value for t in body.event_types), credits.clock.now()
+    )
+    return hook.as_dict() | {"secret": secret}
+
+
+@router.get("/webhooks", response_model=list[WebhookOut], summary="Webhooks (operator)")
+def list_webhooks(credits: Service, _: Operator) -> list[dict[str, Any]]:
+    return [hook.as_dict() for hook in events.list_webhooks(credits.engine)]
+
+
+@router.delete("/webhooks/{webhook_id}", status_code=204, summary="Stop a webhook (operator)")
+def disable_webhook(webhook_id: str, credits: Service, _: Operator) -> None:
+    events.disable_webhook(credits.engine, webhook_id)
