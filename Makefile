@@ -5,14 +5,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup postgres lint typecheck clean
+.PHONY: run test setup postgres browser lint typecheck clean
 
+# Serve on 127.0.0.1:8000 with the embedded SQLite database (var/gencredits.db) and the
+# default catalog; the first start prints the operator key once.
 run: setup
 	@$(BIN)/gencredits catalog
-	@echo
-	@$(BIN)/gencredits quote flux-2-pro -n 4
+	@$(BIN)/gencredits serve --host 127.0.0.1 --port 8000
 
-test: setup postgres
+test: setup postgres browser
 	$(BIN)/python -m pytest
 
 # The tests start their own throwaway PostgreSQL server; install the binaries if absent.
@@ -21,6 +22,13 @@ postgres:
 		SUDO=; if [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then SUDO=sudo; fi; \
 		$$SUDO apt-get update && \
 		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql; }
+
+# The web tests drive Debian's Chromium through Playwright (no browser download).
+browser:
+	@test -x /usr/bin/chromium || { \
+		SUDO=; if [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then SUDO=sudo; fi; \
+		$$SUDO apt-get update && \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; }
 
 setup: $(STAMP)
 

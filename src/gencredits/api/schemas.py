@@ -9,8 +9,9 @@ client agree.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from fastapi import Path, Query
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from gencredits.domain import limits
@@ -21,13 +22,21 @@ Amount = Field(ge=1, le=limits.MAX_AMOUNT_CREDITS)
 Label = Field(default=None, min_length=1, max_length=limits.MAX_LABEL_LENGTH)
 JobRef = Field(default=None, min_length=1, max_length=200)
 
+# Entry, hold and event ids are 64-bit (BIGINT) and price versions 32-bit (INTEGER): a larger
+# number names nothing, so it is refused here (422) instead of reaching a driver that cannot
+# bind it (a 500).
+MAX_ROW_ID = 2**63 - 1
+MAX_PRICE_VERSION = 2**31 - 1
+RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
+Cursor = Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)]
+
 
 # --- requests ---------------------------------------------------------------------------------
 
 
 class QuoteIn(StrictModel):
     lines: list[LineItemIn] = Field(min_length=1, max_length=limits.MAX_LINES_PER_REQUEST)
-    price_version: StrictInt | None = Field(default=None, ge=1)
+    price_version: StrictInt | None = Field(default=None, ge=1, le=MAX_PRICE_VERSION)
 
     model_config = ConfigDict(
         extra="forbid",

@@ -1,10 +1,23 @@
-"""The Typer application: each group of commands lives in its own module and registers here."""
+"""The Typer application: each group of commands lives in its own module and registers here.
+
+catalog_commands   catalog, catalog show, catalog set-price, quote
+account_commands   accounts create/show/list/members/cap, plan, plans
+ledger_commands    charge, hold, capture, release, refund, grant, adjust, transfer
+audit_commands     history, entry, renew, verify, topups
+serve_commands     serve, keys
+"""
 
 from __future__ import annotations
 
 import typer
 
-from gencredits.cli import catalog_commands
+from gencredits.cli import (
+    account_commands,
+    audit_commands,
+    catalog_commands,
+    ledger_commands,
+    serve_commands,
+)
 
 app = typer.Typer(
     name="gencredits",
@@ -14,6 +27,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 catalog_commands.register(app)
+account_commands.register(app)
+ledger_commands.register(app)
+audit_commands.register(app)
+serve_commands.register(app)
 
 
 def main() -> None:

@@ -36,9 +36,7 @@ CountOption = Annotated[int, typer.Option("--count", help="How many such request
 SecondsOption = Annotated[int | None, typer.Option(help="Video duration in seconds.")]
 QualityOption = Annotated[str | None, typer.Option(help="Video quality, e.g. 1080p.")]
 ChoiceOption = Annotated[str | None, typer.Option("--option", help="Named option, e.g. large.")]
-FileOption = Annotated[
-    Path | None, typer.Option("--file", "-f", help="A YAML/JSON file of lines.")
-]
+FileOption = Annotated[Path | None, typer.Option("--file", "-f", help="A YAML/JSON file of lines.")]
 
 KeyOption = Annotated[
     str | None,
@@ -73,7 +71,9 @@ def parse_credits(text: str, *, field: str, signed: bool = False) -> int:
     """
     cleaned = text.strip()
     if not _WHOLE_NUMBER.fullmatch(cleaned):
-        raise InvalidRequest(f"{field} must be a whole number of credits, got {text!r}", field=field)
+        raise InvalidRequest(
+            f"{field} must be a whole number of credits, got {text!r}", field=field
+        )
     amount = int(cleaned.replace(",", ""))
     if amount < 0 and not signed:
         raise InvalidRequest(f"{field} cannot be negative, got {text!r}", field=field)

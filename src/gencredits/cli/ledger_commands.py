@@ -282,8 +282,14 @@ def transfer(
                 f"transfer {from_account_id} -> {to_account_id}",
                 [
                     ("moved", f"{format_credits(amount_credits)} credits"),
-                    (f"{from_account_id} balance after", format_credits(moved.outgoing.balance_after)),
-                    (f"{to_account_id} balance after", format_credits(moved.incoming.balance_after)),
+                    (
+                        f"{from_account_id} balance after",
+                        format_credits(moved.outgoing.balance_after),
+                    ),
+                    (
+                        f"{to_account_id} balance after",
+                        format_credits(moved.incoming.balance_after),
+                    ),
                     ("entries", f"{moved.outgoing.id}, {moved.incoming.id}"),
                 ],
             )

@@ -9,6 +9,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from rich import box
+from rich.markup import escape
 from rich.table import Table
 
 from gencredits.domain.credits import format_credits
@@ -52,7 +54,7 @@ def account_table(account: AccountView) -> Table:
     if account.pending_plan_id:
         plan += f" (moves to {account.pending_plan_id} at renewal)"
     return fields(
-        f"{account.name} ({account.id})",
+        escape(f"{account.name} ({account.id})"),
         [
             ("plan", plan),
             ("kind", account.kind),
@@ -65,7 +67,7 @@ def account_table(account: AccountView) -> Table:
                 f"{format_credits(account.allowance_used_credits)} of "
                 f"{format_credits(account.allowance_credits)} used",
             ),
-            ("members", ", ".join(account.members) or "-"),
+            ("members", escape(", ".join(account.members)) or "-"),
         ],
     )
 
@@ -83,8 +85,11 @@ def entry_amount(entry: Entry) -> str:
 
 def entry_table(entry: Entry, title: str | None = None) -> Table:
     """The short receipt of a charge, refund, grant or any other entry."""
+    amount = format_credits(entry.amount_credits)
+    if entry.kind is EntryKind.ADJUST:
+        amount = signed(entry.balance_delta)
     rows = [
-        (VERBS[entry.kind], f"{format_credits(entry.amount_credits)} credits"),
+        (VERBS[entry.kind], f"{amount} credits"),
         ("balance after", format_credits(entry.balance_after)),
         ("available after", format_credits(entry.available_after)),
         ("entry", str(entry.id)),
@@ -93,19 +98,27 @@ def entry_table(entry: Entry, title: str | None = None) -> Table:
         rows.append(("hold", str(entry.hold_id)))
     if entry.related_entry_id is not None:
         rows.append(("for entry", str(entry.related_entry_id)))
-    return fields(title or f"{entry.account_id}: {entry.kind.value}", rows)
+    return fields(title or escape(f"{entry.account_id}: {entry.kind.value}"), rows)
 
 
 def history_table(account_id: str, entries: Iterable[Entry]) -> Table:
-    table = Table(title=f"{account_id}: history, newest first", title_justify="left")
-    table.add_column("ID", justify="right", style="dim")
-    table.add_column("Time", no_wrap=True)
-    table.add_column("Kind")
-    table.add_column("Amount", justify="right")
-    table.add_column("Balance after", justify="right")
-    table.add_column("Model")
-    table.add_column("Project")
-    table.add_column("Reason")
+    table = Table(
+        title=escape(f"{account_id}: history, newest first"),
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        padding=(0, 1, 0, 0),
+    )
+    # The figures never wrap; the free text (project, reason) takes what width is left, so
+    # the table still reads in an 80-column terminal.
+    table.add_column("ID", justify="right", style="dim", no_wrap=True)
+    table.add_column("Time (UTC)", no_wrap=True)
+    table.add_column("Kind", no_wrap=True)
+    table.add_column("Amount", justify="right", no_wrap=True)
+    table.add_column("Balance\nafter", justify="right", no_wrap=True)
+    table.add_column("Model", no_wrap=True)
+    table.add_column("Project", max_width=16)
+    table.add_column("Reason", ratio=1)
     for entry in entries:
         table.add_row(
             str(entry.id),
@@ -113,9 +126,9 @@ def history_table(account_id: str, entries: Iterable[Entry]) -> Table:
             entry.kind.value,
             entry_amount(entry),
             format_credits(entry.balance_after),
-            entry.model_id or "",
-            entry.project or "",
-            entry.reason or "",
+            escape(entry.model_id or ""),
+            escape(entry.project or ""),
+            escape(entry.reason or ""),
         )
     return table
 

@@ -183,28 +183,134 @@ def note_refusal(
     project: str | None,
 ) -> None:
     """Remember a refused charge (not a ledger entry) for advice and events."""
-    available = error.available if isinstance(error, InsufficientCredits) else error.used_credits
     with ctx.unit_of_work() as connection:
-        connection.execute(
-            insert(refused_charges).values(
-                account_id=account_id,
-                reason=error.code,
-                required_credits=error.required,
-                available_credits=available,
-                model_id=model_id,
-                project=project,
-                created_at=ctx.now(),
-            )
+        record_refusal(connection, account_id, error, model_id, project, ctx.now())
+
+
+def record_refusal(
+    connection: Connection,
+    account_id: str,
+    error: InsufficientCredits | ProjectCapExceeded,
+    model_id: str | None,
+    project: str | None,
+    now: datetime,
+) -> None:
+    """:func:`note_refusal` inside an open unit of work (group commit writes it with its batch)."""
+    available = error.available if isinstance(error, InsufficientCredits) else error.used_credits
+    connection.execute(
+        insert(refused_charges).values(
+            account_id=account_id,
+            reason=error.code,
+            required_credits=error.required,
+            available_credits=available,
+            model_id=model_id,
+            project=project,
+            created_at=now,
         )
-        events.emit(
-            connection, events.EventType.CHARGE_REFUSED, account_id=account_id,
-            payload={"reason": error.code, "required": error.required, "available": available,
-                     "model": model_id, "project": project},
-            now=ctx.now(),
-        )
+    )
+    events.emit(
+        connection, events.EventType.CHARGE_REFUSED, account_id=account_id,
+        payload={"reason": error.code, "required": error.required, "available": available,
+                 "model": model_id, "project": project},
+        now=now,
+    )
 
 
 # --- charge -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PendingCharge:
+    """A charge checked and priced, ready to apply to its locked account (:func:`apply_charge`).
+
+    Splitting the charge in two lets group commit (``service/group_commit.py``) check and
+    price each charge in its caller's thread and apply many in one transaction, with exactly
+    the rules of a single charge."""
+
+    account_id: str
+    priced: Quote
+    payload: dict[str, Any]
+    idempotency_key: str | None
+    project: str | None
+    job_ref: str | None
+    actor: str
+    now: datetime
+
+    @property
+    def model_id(self) -> str | None:
+        return _model_of(self.priced)
+
+
+def prepare_charge(
+    ctx: Context,
+    account_id: str,
+    request: QuoteRequest,
+    *,
+    idempotency_key: str | None,
+    price_version: int | None = None,
+    project: str | None = None,
+    job_ref: str | None = None,
+    actor: str,
+) -> PendingCharge:
+    """Check a charge's input and price it: the part of a charge that needs no lock."""
+    check_key(idempotency_key)
+    check_project(project)
+    _check_job_ref(job_ref)
+    now = ctx.now()
+    priced = price(ctx, request, price_version, now)
+    payload = {
+        "lines": request_payload(request),
+        "project": project,
+        "job_ref": job_ref,
+        "price_version": price_version,
+    }
+    return PendingCharge(
+        account_id, priced, payload, idempotency_key, project, job_ref, actor, now
+    )
+
+
+def apply_charge(
+    connection: Connection, account: AccountRow, pending: PendingCharge
+) -> tuple[Entry, AccountRow]:
+    """Debit ``pending`` inside an open unit of work, on its locked and caught-up account.
+
+    Returns the entry (the stored one when the idempotency key replays) and the account as it
+    then stands. Refusals raise before anything is written."""
+    total = pending.priced.total_credits
+    after = account
+
+    def perform() -> Entry:
+        nonlocal after
+        _check_project_cap(connection, account, pending.project, total)
+        book = AccountBook(connection, account, pending.now, pending.actor)
+        allocations = _spend(book, total, pending.now)
+        entry = book.record(
+            EntryKind.CHARGE,
+            total,
+            available_delta=-total,
+            grants=allocations,
+            model_id=pending.model_id,
+            price_version=pending.priced.price_version,
+            project=pending.project,
+            job_ref=pending.job_ref,
+            idempotency_key=pending.idempotency_key,
+            details=pending.priced.as_dict(),
+        )
+        after = book.save()
+        return entry
+
+    entry = run_once(
+        connection,
+        scope=pending.account_id,
+        key=pending.idempotency_key,
+        operation="charge",
+        payload=pending.payload,
+        now=pending.now,
+        perform=perform,
+        encode=Entry.as_dict,
+        decode=Entry.from_dict,
+    )
+    return entry, after
 
 
 def charge(
@@ -220,54 +326,22 @@ def charge(
 ) -> Entry:
     """Debit the price of ``request`` at once; refused with nothing written when the account's
     available credits do not cover it."""
-    check_key(idempotency_key)
-    check_project(project)
-    _check_job_ref(job_ref)
-    now = ctx.now()
-    priced = price(ctx, request, price_version, now)
-    total = priced.total_credits
-    payload = {
-        "lines": request_payload(request),
-        "project": project,
-        "job_ref": job_ref,
-        "price_version": price_version,
-    }
+    pending = prepare_charge(
+        ctx,
+        account_id,
+        request,
+        idempotency_key=idempotency_key,
+        price_version=price_version,
+        project=project,
+        job_ref=job_ref,
+        actor=actor,
+    )
     try:
         with ctx.unit_of_work() as connection:
-            account = ctx.open_account(connection, account_id, now)
-
-            def perform() -> Entry:
-                _check_project_cap(connection, account, project, total)
-                book = AccountBook(connection, account, now, actor)
-                allocations = _spend(book, total, now)
-                entry = book.record(
-                    EntryKind.CHARGE,
-                    total,
-                    available_delta=-total,
-                    grants=allocations,
-                    model_id=_model_of(priced),
-                    price_version=priced.price_version,
-                    project=project,
-                    job_ref=job_ref,
-                    idempotency_key=idempotency_key,
-                    details=priced.as_dict(),
-                )
-                book.save()
-                return entry
-
-            return run_once(
-                connection,
-                scope=account_id,
-                key=idempotency_key,
-                operation="charge",
-                payload=payload,
-                now=now,
-                perform=perform,
-                encode=Entry.as_dict,
-                decode=Entry.from_dict,
-            )
+            account = ctx.open_account(connection, account_id, pending.now)
+            return apply_charge(connection, account, pending)[0]
     except (InsufficientCredits, ProjectCapExceeded) as error:
-        note_refusal(ctx, account_id, error, _model_of(priced), project)
+        note_refusal(ctx, account_id, error, pending.model_id, project)
         raise
 
 

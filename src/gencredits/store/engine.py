@@ -95,9 +95,13 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
 
 @contextmanager
 def read_transaction(engine: Engine) -> Iterator[Connection]:
-    """A consistent read that takes no write lock."""
+    """A consistent read that takes no write lock: one snapshot for all its statements
+    (SQLite's deferred transaction in WAL mode; REPEATABLE READ on PostgreSQL)."""
     with engine.connect() as connection:
-        connection = connection.execution_options(gencredits_read_only=True)
+        options: dict[str, object] = {"gencredits_read_only": True}
+        if not is_sqlite(engine):
+            options["isolation_level"] = "REPEATABLE READ"
+        connection = connection.execution_options(**options)
         with connection.begin():
             yield connection
 

@@ -12,12 +12,14 @@ from gencredits.api.schemas import (
     AccountIn,
     AccountOut,
     AccountPageOut,
+    Cursor,
     EntryOut,
     EntryPageOut,
     MembersIn,
     PlanChangeIn,
     PlanChangeOut,
     ProjectCapIn,
+    RowId,
 )
 from gencredits.domain import limits
 from gencredits.domain.ledger import EntryKind
@@ -105,7 +107,7 @@ def history(
     project: Annotated[str | None, Query(max_length=120)] = None,
     since: datetime | None = None,
     until: datetime | None = None,
-    cursor: Annotated[int | None, Query(ge=1)] = None,
+    cursor: Cursor = None,
     limit: Annotated[int, Query(ge=1, le=limits.MAX_PAGE_SIZE)] = limits.DEFAULT_PAGE_SIZE,
 ) -> dict[str, Any]:
     caller.check_account(account_id)
@@ -118,7 +120,7 @@ def history(
 
 @router.get("/entries/{entry_id}", response_model=EntryOut,
             summary="One entry, with the quote that priced it (why it cost what it did)")
-def show_entry(entry_id: int, credits: Service, caller: Caller) -> dict[str, Any]:
+def show_entry(entry_id: RowId, credits: Service, caller: Caller) -> dict[str, Any]:
     entry = credits.entry(entry_id)
     caller.check_account(entry.account_id)
     return entry.as_dict()

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, status
 from pydantic import Field
 
 from gencredits.api.deps import Caller, Operator, Service
-from gencredits.api.schemas import Out
+from gencredits.api.schemas import MAX_ROW_ID, Out
 from gencredits.domain import limits
 from gencredits.service import events
 from gencredits.service.documents import StrictModel
@@ -54,7 +54,7 @@ class NewWebhookOut(WebhookOut):
 def list_events(
     credits: Service,
     caller: Caller,
-    after: Annotated[int | None, Query(ge=0)] = None,
+    after: Annotated[int | None, Query(ge=0, le=MAX_ROW_ID)] = None,
     type: Annotated[list[events.EventType] | None, Query()] = None,
     account_id: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=limits.MAX_PAGE_SIZE)] = limits.DEFAULT_PAGE_SIZE,

@@ -21,6 +21,7 @@ from gencredits.api.schemas import (
     HoldIn,
     HoldOut,
     RefundIn,
+    RowId,
     SettlementOut,
     TransferIn,
     TransferOut,
@@ -97,7 +98,7 @@ def _own_hold(credits: Service, caller: Caller, hold_id: int) -> Hold:
 
 
 @router.get("/holds/{hold_id}", response_model=HoldOut, summary="One hold and its status")
-def show_hold(hold_id: int, credits: Service, caller: Caller) -> dict[str, Any]:
+def show_hold(hold_id: RowId, credits: Service, caller: Caller) -> dict[str, Any]:
     return _own_hold(credits, caller, hold_id).as_dict()
 
 
@@ -107,7 +108,7 @@ def show_hold(hold_id: int, credits: Service, caller: Caller) -> dict[str, Any]:
     summary="Capture a hold: all, an amount, or the price of the outputs delivered",
 )
 def capture(
-    hold_id: int, body: CaptureIn, request: Request, credits: Service, caller: Caller,
+    hold_id: RowId, body: CaptureIn, request: Request, credits: Service, caller: Caller,
     key: IdempotencyKey,
 ) -> dict[str, Any]:
     _own_hold(credits, caller, hold_id)
@@ -122,7 +123,7 @@ def capture(
 @router.post("/holds/{hold_id}/release", response_model=HoldOut,
              summary="Release a hold: every credit returns")
 def release(
-    hold_id: int, request: Request, credits: Service, caller: Caller, key: IdempotencyKey
+    hold_id: RowId, request: Request, credits: Service, caller: Caller, key: IdempotencyKey
 ) -> dict[str, Any]:
     _own_hold(credits, caller, hold_id)
     released = credits.release(hold_id, idempotency_key=key, actor=caller.actor)
@@ -134,7 +135,7 @@ def release(
              status_code=status.HTTP_201_CREATED,
              summary="Refund all or part of a charge (operator)")
 def refund(
-    entry_id: int, body: RefundIn, credits: Service, caller: Operator, key: IdempotencyKey
+    entry_id: RowId, body: RefundIn, credits: Service, caller: Operator, key: IdempotencyKey
 ) -> dict[str, Any]:
     return credits.refund(entry_id, amount_credits=body.amount, reason=body.reason,
                           idempotency_key=key, actor=caller.actor).as_dict()

@@ -13,7 +13,7 @@ from typing import TypeGuard
 from gencredits.domain.catalog import CatalogEntry, OptionTableRule, PerSecondRule
 from gencredits.domain.credits import HUNDRED, to_decimal
 from gencredits.domain.errors import InvalidRequest, OutOfRange
-from gencredits.domain.pricing import LineItem, QuoteLine
+from gencredits.domain.pricing import LineItem
 
 ONE_PLACE = Decimal("0.1")
 
@@ -75,19 +75,3 @@ def cheapest_line(entry: CatalogEntry) -> LineItem:
         option = min(rule.prices, key=lambda o: (rule.prices[o], o))
         return LineItem(entry.id, option=option)
     return LineItem(entry.id)
-
-
-def line_summary(line: QuoteLine) -> str:
-    """``20 x flux-2-pro`` or ``1 x veo-3 (8 s, 1080p)``, for reasons people read."""
-    details = [
-        text
-        for text in (
-            f"{line.seconds} s" if line.seconds is not None else None,
-            line.quality,
-            line.option,
-        )
-        if text
-    ]
-    suffix = f" ({', '.join(details)})" if details else ""
-    outputs = f"{line.outputs} outputs per request, " if line.outputs > 1 else ""
-    return f"{outputs}{line.count} x {line.model_id}{suffix}"

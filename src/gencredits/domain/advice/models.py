@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gencredits.domain import limits
-from gencredits.domain.advice._common import check_whole, cheapest_line
+from gencredits.domain.advice._common import cheapest_line, check_whole
 from gencredits.domain.catalog import Catalog, CatalogEntry, Kind
 from gencredits.domain.errors import InvalidRequest
 from gencredits.domain.pricing import price_line
@@ -140,7 +140,7 @@ def _dearest_by_kind(catalog: Catalog) -> dict[Kind, tuple[str, int]]:
     for entry in catalog.active_entries():
         cost = credits_per_output(entry, catalog)
         best = dearest.get(entry.kind)
-        if best is None or (cost, best[0]) > (best[1], entry.id):
+        if best is None or cost > best[1] or (cost == best[1] and entry.id < best[0]):
             dearest[entry.kind] = (entry.id, cost)
     return dearest
 
