@@ -13,11 +13,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select
+from sqlalchemy.exc import IntegrityError
 
 from gencredits.domain import limits
 from gencredits.domain.errors import Conflict, InvalidRequest, NotFound
 from gencredits.domain.ledger import AccountKind, EntryKind, HoldStatus
-from gencredits.domain.plans import PlanChange, classify_change
+from gencredits.domain.plans import Plan, PlanChange, classify_change
 from gencredits.service.book import FAR_FUTURE_EVENT, AccountBook
 from gencredits.service.context import Context
 from gencredits.service.idempotency import check_key, run_once
@@ -100,6 +101,7 @@ def create_account(
     actor: str,
 ) -> AccountView:
     check_key(idempotency_key)
+    requested_id = account_id
     account_id = account_id or f"acct_{secrets.token_hex(8)}"
     if not ACCOUNT_ID.match(account_id):
         raise InvalidRequest(
@@ -114,14 +116,33 @@ def create_account(
     plan = plans.get(plan_id or plans.default_plan_id)
     for member in members:
         _check_member(member)
-    now = ctx.now()
     payload = {
-        "account_id": account_id,
+        "account_id": requested_id,
         "name": name,
         "plan": plan.id,
         "kind": kind.value,
         "members": sorted(members),
     }
+    try:
+        return _open(ctx, account_id, name, plan, kind, members, idempotency_key, actor, payload)
+    except IntegrityError:
+        # Two openings raced (PostgreSQL has no row to lock yet): the loser retries once and
+        # finds the winner's account, or its idempotency key, like any later call would.
+        return _open(ctx, account_id, name, plan, kind, members, idempotency_key, actor, payload)
+
+
+def _open(
+    ctx: Context,
+    account_id: str,
+    name: str,
+    plan: Plan,
+    kind: AccountKind,
+    members: tuple[str, ...],
+    idempotency_key: str | None,
+    actor: str,
+    payload: dict[str, Any],
+) -> AccountView:
+    now = ctx.now()
     with ctx.unit_of_work() as connection:
 
         def perform() -> AccountView:
@@ -158,7 +179,7 @@ def create_account(
 
         return run_once(
             connection,
-            scope=f"new-account:{account_id}",
+            scope="accounts",  # opening accounts is the operator's; one key space for it
             key=idempotency_key,
             operation="create_account",
             payload=payload,
