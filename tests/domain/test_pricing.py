@@ -58,7 +58,9 @@ def total(*lines: LineItem) -> int:
         (LineItem("background-removal", outputs=100), 180),  # 10% off 200
         (LineItem("background-removal", outputs=10), 19),  # 5% off 20
         (LineItem("background-removal", outputs=9), 18),  # below the first threshold
-        (LineItem("background-removal", outputs=49), 93),  # 5% off 98 = 93.1
+        (LineItem("background-removal", outputs=49), 90),  # 93.1, capped at 50's price
+        (LineItem("background-removal", outputs=47), 89),  # 5% off 94 = 89.3: below the cap
+        (LineItem("background-removal", outputs=48), 90),  # 91.2 -> 91, capped at 90
         (LineItem("background-removal", outputs=50), 90),
         (LineItem("ai-expand"), 3),  # default option small
         (LineItem("ai-expand", option="large", outputs=10), 48),  # 5% off 50 = 47.5 -> 48
@@ -122,6 +124,17 @@ def test_second_line_errors_name_the_second_line() -> None:
         total(LineItem("flux-2-pro"), LineItem("kling", outputs=3))
     assert raised.value.field == "lines.1.outputs"
     assert "one clip per request" in raised.value.message
+
+
+def test_just_below_a_threshold_is_never_dearer_than_at_it() -> None:
+    priced = price_line(LineItem("background-removal", outputs=49), CATALOG)
+    assert priced.capped_by_outputs == 50
+    assert priced.explain() == "49 x 2 = 98, 5% bulk discount, capped at the price of 50 -> 90"
+    prices = [
+        price_line(LineItem("background-removal", outputs=n), CATALOG).request_credits
+        for n in range(1, 501)
+    ]
+    assert prices == sorted(prices)
 
 
 def test_request_sizes_are_bounded() -> None:

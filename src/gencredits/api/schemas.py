@@ -156,6 +156,7 @@ class QuoteLineOut(Out):
     discount_percent: str
     unit_credits: int
     subtotal: int
+    capped_by_outputs: int | None = None
     explanation: str
 
 

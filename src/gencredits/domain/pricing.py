@@ -73,6 +73,7 @@ class QuoteLine:
     discount_percent: Decimal
     request_credits: int  # one request, discounted and rounded
     subtotal_credits: int  # request_credits x count
+    capped_by_outputs: int | None = None  # priced as this larger request, which costs less
 
     @property
     def undiscounted_credits(self) -> int:
@@ -84,6 +85,8 @@ class QuoteLine:
         text = f"{self.outputs} x {per_output} = {plain_decimal(self.undiscounted_request)}"
         if self.discount_percent:
             text += f", {plain_decimal(self.discount_percent)}% {self.discount_name} discount"
+        if self.capped_by_outputs:
+            text += f", capped at the price of {self.capped_by_outputs}"
         if self.discount_percent or self.undiscounted_request != self.request_credits:
             text += f" -> {self.request_credits}"
         if self.count > 1:
@@ -107,6 +110,7 @@ class QuoteLine:
             "discount_percent": plain_decimal(self.discount_percent),
             "unit_credits": self.request_credits,
             "subtotal": self.subtotal_credits,
+            "capped_by_outputs": self.capped_by_outputs,
             "explanation": self.explain(),
         }
 
@@ -146,7 +150,16 @@ def price_line(line: LineItem, catalog: Catalog, *, field_prefix: str = "") -> Q
     price_per_output = entry.rule.price_per_output(choice)
     undiscounted = price_per_output * line.outputs
     percent = entry.discount.percent_for(line.outputs) if entry.discount else Decimal(0)
-    request_credits = max(1, round_half_up(undiscounted * (HUNDRED - percent) / HUNDRED))
+    request_credits = _discounted_credits(undiscounted, percent)
+    # Never dearer than a larger request: just below a discount threshold, a request costs at
+    # most what the threshold's request costs (49 items at 5% off would be 93, 50 at 10% are
+    # 90, so 49 cost 90). This keeps every price monotone in the quantity ordered.
+    capped_by_outputs = None
+    for threshold, step_percent in entry.discount.steps if entry.discount else ():
+        if line.outputs < threshold <= entry.max_outputs:
+            larger = _discounted_credits(price_per_output * threshold, step_percent)
+            if larger < request_credits:
+                request_credits, capped_by_outputs = larger, threshold
     return QuoteLine(
         model_id=entry.id,
         model_name=entry.name,
@@ -163,7 +176,13 @@ def price_line(line: LineItem, catalog: Catalog, *, field_prefix: str = "") -> Q
         discount_percent=percent,
         request_credits=request_credits,
         subtotal_credits=request_credits * line.count,
+        capped_by_outputs=capped_by_outputs,
     )
+
+
+def _discounted_credits(undiscounted: Decimal, percent: Decimal) -> int:
+    """The one rounding rule: less the discount, half-up to whole credits, at least 1."""
+    return max(1, round_half_up(undiscounted * (HUNDRED - percent) / HUNDRED))
 
 
 # Distinct (catalog, request) pairs remembered; a model selector quotes a few dozen per

@@ -36,6 +36,7 @@ class Forecast:
     """The projection of the current cycle at its burn rate so far."""
 
     now: datetime
+    cycle_starts_at: datetime
     cycle_ends_at: datetime
     used_credits: int
     available_credits: int
@@ -48,6 +49,7 @@ class Forecast:
     def as_dict(self) -> dict[str, Any]:
         return {
             "now": self.now.isoformat(),
+            "cycle_starts_at": self.cycle_starts_at.isoformat(),
             "cycle_ends_at": self.cycle_ends_at.isoformat(),
             "used": self.used_credits,
             "available": self.available_credits,
@@ -79,6 +81,62 @@ def forecast(
     Errors name the field: a naive datetime, a cycle that does not end after it starts, or
     negative credits.
     """
+    _check(now, cycle_starts_at, cycle_ends_at, used_credits, available_credits)
+    length = (cycle_ends_at - cycle_starts_at) // _MICROSECOND
+    elapsed = min(max((now - cycle_starts_at) // _MICROSECOND, 0), length)
+    remaining = max((cycle_ends_at - now) // _MICROSECOND, 0)
+    available_text = format_credits(available_credits)
+    rate, projected, runs_out_at = Decimal(0), 0, None
+    if remaining == 0:
+        summary = f"the cycle has ended; {available_text} credits expire at renewal"
+    elif elapsed == 0:
+        summary = (
+            f"no time has passed in this cycle yet, so there is no burn rate; "
+            f"{available_text} credits would expire unused"
+        )
+    else:
+        # The rate is for people, to the context's 28 significant digits; the decision below
+        # compares exact integers and the projection uses a wider context.
+        rate = Decimal(used_credits * _MICROSECONDS_PER_DAY) / Decimal(elapsed)
+        with localcontext() as context:
+            context.prec = _PRECISION_DIGITS
+            projected = round_half_up(Decimal(used_credits * remaining) / Decimal(elapsed))
+        rate_text = plain_decimal(rate.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+        if used_credits * remaining > available_credits * elapsed:
+            runs_out_at = now + timedelta(microseconds=available_credits * elapsed // used_credits)
+            summary = (
+                f"at {rate_text} credits a day the {available_text} available run out on "
+                f"{runs_out_at.isoformat()}, before the cycle ends on "
+                f"{cycle_ends_at.isoformat()}"
+            )
+        else:
+            summary = (
+                f"at {rate_text} credits a day the rest of the cycle uses about "
+                f"{format_credits(projected)}; "
+                f"{format_credits(max(0, available_credits - projected))} of the "
+                f"{available_text} available will expire unused at renewal"
+            )
+    return Forecast(
+        now=now,
+        cycle_starts_at=cycle_starts_at,
+        cycle_ends_at=cycle_ends_at,
+        used_credits=used_credits,
+        available_credits=available_credits,
+        burn_rate_credits_per_day=rate,
+        projected_use_credits=projected,
+        runs_out_at=runs_out_at,
+        expiring_credits=0 if runs_out_at is not None else max(0, available_credits - projected),
+        summary=summary,
+    )
+
+
+def _check(
+    now: datetime,
+    cycle_starts_at: datetime,
+    cycle_ends_at: datetime,
+    used_credits: int,
+    available_credits: int,
+) -> None:
     for name, moment in (
         ("now", now),
         ("cycle_starts_at", cycle_starts_at),
@@ -90,63 +148,3 @@ def forecast(
         raise InvalidRequest("a cycle must end after it starts", field="cycle_ends_at")
     check_whole(used_credits, 0, limits.MAX_AMOUNT_CREDITS, field="used_credits")
     check_whole(available_credits, 0, limits.MAX_AMOUNT_CREDITS, field="available_credits")
-
-    length = (cycle_ends_at - cycle_starts_at) // _MICROSECOND
-    elapsed = min(max((now - cycle_starts_at) // _MICROSECOND, 0), length)
-    remaining = max((cycle_ends_at - now) // _MICROSECOND, 0)
-
-    def result(
-        rate: Decimal, projected: int, runs_out_at: datetime | None, summary: str
-    ) -> Forecast:
-        expiring = 0 if runs_out_at is not None else max(0, available_credits - projected)
-        return Forecast(
-            now=now,
-            cycle_ends_at=cycle_ends_at,
-            used_credits=used_credits,
-            available_credits=available_credits,
-            burn_rate_credits_per_day=rate,
-            projected_use_credits=projected,
-            runs_out_at=runs_out_at,
-            expiring_credits=expiring,
-            summary=summary,
-        )
-
-    available_text = format_credits(available_credits)
-    if remaining == 0:
-        return result(
-            Decimal(0), 0, None, f"the cycle has ended; {available_text} credits expire at renewal"
-        )
-    if elapsed == 0:
-        return result(
-            Decimal(0),
-            0,
-            None,
-            f"no time has passed in this cycle yet, so there is no burn rate; "
-            f"{available_text} credits would expire unused",
-        )
-    # The rate is for people, to the context's 28 significant digits; the decision and the
-    # projection below use exact integers or a wider context.
-    rate = Decimal(used_credits * _MICROSECONDS_PER_DAY) / Decimal(elapsed)
-    with localcontext() as context:
-        context.prec = _PRECISION_DIGITS
-        projected_exact = Decimal(used_credits * remaining) / Decimal(elapsed)
-        projected = round_half_up(projected_exact)
-    rate_text = plain_decimal(rate.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
-    if used_credits * remaining > available_credits * elapsed:
-        runs_out_at = now + timedelta(microseconds=available_credits * elapsed // used_credits)
-        return result(
-            rate,
-            projected,
-            runs_out_at,
-            f"at {rate_text} credits a day the {available_text} available run out on "
-            f"{runs_out_at.isoformat()}, before the cycle ends on {cycle_ends_at.isoformat()}",
-        )
-    expiring = max(0, available_credits - projected)
-    return result(
-        rate,
-        projected,
-        None,
-        f"at {rate_text} credits a day the rest of the cycle uses about "
-        f"{format_credits(projected)}; {format_credits(expiring)} of the {available_text} "
-        f"available will expire unused at renewal",
-    )
