@@ -1,4 +1,8 @@
-"""The catalog and quote commands, run as a user would, through the installed entry point."""
+"""The catalog and quote commands, run as a user would, through the installed entry point.
+
+The catalog comes from the database's current price version; every test here reads one
+throwaway database seeded with the default catalog (``set-price`` tests get their own).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli.support import Cli
+
 ENV = {**os.environ, "COLUMNS": "120", "GENCREDITS_NOW": "2026-01-31T09:00:00Z"}
+ENV.pop("GENCREDITS_CATALOG", None)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _database(tmp_path_factory: pytest.TempPathFactory) -> None:
+    ENV["GENCREDITS_DATABASE_URL"] = f"sqlite:///{tmp_path_factory.mktemp('catalog') / 'x.db'}"
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -112,3 +124,24 @@ def test_catalog_json_and_show() -> None:
     veo = json.loads(run("catalog", "show", "veo-3", "--json").stdout)
     assert veo["price"]["qualities"] == {"720p": "1", "1080p": "1.5"}
     assert "x1.5 at 1080p" in run("catalog", "show", "veo-3").stdout
+
+
+def test_set_price_publishes_a_price_version_that_quotes_and_charges_use(cli: Cli) -> None:
+    said = cli.ok("catalog", "set-price", "flux-2-pro", "6")
+    assert "5 -> 6" in said and "price version 2" in said
+    assert cli.json("catalog", "set-price", "flux-2-pro", "4.5") == {
+        "model": "flux-2-pro",
+        "old_credits": "6",
+        "new_credits": "4.5",
+        "unit": "image",
+        "price_version": 3,
+    }
+    priced = cli.json("quote", "flux-2-pro", "--count", "2")
+    assert (priced["price_version"], priced["total"]) == (3, 10)  # 4.5 rounds half up to 5
+    assert "flat: 4.5 / image" in cli.ok("catalog", "show", "flux-2-pro")
+    assert "per_second" in cli.refused("catalog", "set-price", "veo-3", "6", code=2)
+    assert "above 0" in cli.refused("catalog", "set-price", "flux-2-pro", "-1", code=2)
+    assert cli.json("catalog")["price_version"] == 3
+    cli.ok("accounts", "create", "ana", "--plan", "pro")
+    charged = cli.json("charge", "ana", "flux-2-pro", "--key", "k1")
+    assert (charged["amount"], charged["price_version"]) == (5, 3)

@@ -10,11 +10,12 @@ from rich.table import Table
 
 from gencredits.cli.inputs import AMOUNT_COMMAND, JsonOption, KeyOption, parse_credits, service
 from gencredits.cli.output import console, emit
-from gencredits.cli.views import account_table
+from gencredits.cli.views import account_table, when
 from gencredits.domain import limits
 from gencredits.domain.credits import format_credits, plain_decimal
 from gencredits.domain.errors import InvalidRequest
 from gencredits.domain.ledger import AccountKind
+from gencredits.domain.plans import PlanChange
 from gencredits.service.accounts import AccountView
 from gencredits.store.plans_document import plans_to_document
 
@@ -89,8 +90,8 @@ def list_accounts(
 
     def render() -> None:
         table = Table(title="Accounts", title_justify="left")
-        for column, justify in (("ID", "left"), ("Name", "left"), ("Plan", "left")):
-            table.add_column(column, justify=justify)  # type: ignore[arg-type]
+        for column in ("ID", "Name", "Plan"):
+            table.add_column(column)
         for column in ("Balance", "Available", "Held"):
             table.add_column(column, justify="right")
         for account in page:
@@ -169,8 +170,16 @@ def change_plan(
         result = credits.change_plan(account_id, plan, idempotency_key=key)
 
     def render() -> None:
-        console.print(f"[bold]{result.change.value}[/bold]", highlight=False)
-        console.print(account_table(result.account))
+        account = result.account
+        says = {
+            PlanChange.UPGRADE: f"{account.id} is on {account.plan_id} from now",
+            PlanChange.DOWNGRADE: f"{account.id} moves to {account.pending_plan_id} at renewal, "
+            f"{when(account.cycle_ends_at)}",
+            PlanChange.CANCEL_DOWNGRADE: f"{account.id} stays on {account.plan_id}",
+            PlanChange.UNCHANGED: f"{account.id} is already on {account.plan_id}",
+        }[result.change]
+        console.print(f"[bold]{result.change.value}[/bold]: {escape(says)}", highlight=False)
+        console.print(account_table(account))
 
     emit(as_json, result.as_dict, render)
 

@@ -46,7 +46,9 @@ def refusals() -> Iterator[None]:
     try:
         yield
     except errors.GencreditsError as error:
-        error_console.print(f"[red]error:[/red] {escape(error.message)}", highlight=False)
+        error_console.print(
+            f"[red]error:[/red] {escape(error.message)}", highlight=False, soft_wrap=True
+        )
         raise typer.Exit(exit_code_for(error)) from None
 
 
