@@ -11,10 +11,16 @@ STAMP := $(VENV)/.installed
 # default catalog; the first start prints the operator key once.
 run: setup
 	@$(BIN)/gencredits catalog
-	@$(BIN)/gencredits serve --host 127.0.0.1 --port 8000
+	@$(BIN)/gencredits serve --host 127.0.0.1 --port 8000 --demo
 
 test: setup postgres browser
 	$(BIN)/python -m pytest
+
+# The reliability suite alone (crash recovery, races, bank, fuzzing, access, limits): each test
+# with its figures, then "reliability: kills survived N, operations checked N, ..." at the end.
+.PHONY: reliability-report
+reliability-report: setup postgres
+	$(BIN)/python -m pytest tests/reliability -v
 
 # The tests start their own throwaway PostgreSQL server; install the binaries if absent.
 postgres:

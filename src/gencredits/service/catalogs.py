@@ -75,6 +75,10 @@ class CatalogStore:
             current = self.current()
             if version == current.version:
                 return current
+            if version > current.version:
+                # Not published yet; and ``version + 1`` below could pass the column's integer
+                # range (PostgreSQL refused 2**31 - 1 + 1 with a 500).
+                raise NotFound("price version", version, field="price_version")
         with read_transaction(self._engine) as connection:
             superseded_at = connection.execute(
                 select(catalog_versions.c.created_at).where(
