@@ -5,6 +5,7 @@ history and advice. ``gencredits.open()`` gives the whole domain in-process on t
 SQLite database; see README.md for the concepts.
 """
 
+from gencredits.client import Client
 from gencredits.domain.catalog import Catalog, CatalogEntry, Kind, Tier
 from gencredits.domain.errors import (
     CatalogInvalid,
@@ -41,6 +42,7 @@ __all__ = [
     "Catalog",
     "CatalogEntry",
     "CatalogInvalid",
+    "Client",
     "Conflict",
     "Entry",
     "EntryKind",

@@ -14,14 +14,16 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gencredits import __version__
 from gencredits.api import problems
+from gencredits.api.deps import no_nul_characters
 from gencredits.api.observability import Metrics, RateLimiter, RequestMiddleware
-from gencredits.api.routes import accounts, catalog, events, money, ops
+from gencredits.api.routes import accounts, advice, catalog, events, money, ops
 from gencredits.domain.errors import GencreditsError
 from gencredits.service.events import WebhookDispatcher
 from gencredits.service.facade import Gencredits
@@ -69,6 +71,7 @@ def create_app(credits: Gencredits, settings: ApiSettings | None = None) -> Fast
         version=__version__,
         summary="Credits for generative-AI products: catalog, quotes, balances, safe charging.",
         lifespan=lifespan,
+        dependencies=[Depends(no_nul_characters)],
         responses={
             401: {"model": problems_model(), "description": "Missing, unknown or revoked key"},
             422: {"model": problems_model(), "description": "Invalid input; `field` names it"},
@@ -84,7 +87,8 @@ def create_app(credits: Gencredits, settings: ApiSettings | None = None) -> Fast
     app.add_exception_handler(GencreditsError, problems.handle_domain_error)
     app.add_exception_handler(RequestValidationError, problems.handle_validation_error)
     app.add_exception_handler(StarletteHTTPException, problems.handle_http_error)
-    for module in (catalog, accounts, money, events, ops):
+    app.add_exception_handler(OperationalError, problems.handle_database_unavailable)
+    for module in (catalog, accounts, money, events, ops, advice):
         app.include_router(module.router)
     app.add_middleware(RequestMiddleware, metrics=app.state.metrics,
                        max_body_bytes=settings.max_body_bytes)

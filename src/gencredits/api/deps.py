@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import Depends, Header, HTTPException, Request
 
 from gencredits.domain import limits
-from gencredits.domain.errors import NotFound
+from gencredits.domain.errors import InvalidRequest, NotFound
 from gencredits.service.facade import Gencredits
 from gencredits.service.keys import ApiKey, authenticate
 
@@ -33,6 +33,15 @@ class Principal:
         """Account keys see their own account only; any other id is 'not found'."""
         if not self.is_operator and self.key.account_id != account_id:
             raise NotFound("account", account_id, field="account_id")
+
+
+def no_nul_characters(request: Request) -> None:
+    """Refuse a NUL character in a path or query parameter: PostgreSQL text cannot hold one
+    (the driver fails, a 500), and no id, label or filter needs one."""
+    for source in (request.path_params.items(), request.query_params.multi_items()):
+        for name, value in source:
+            if isinstance(value, str) and "\x00" in value:
+                raise InvalidRequest(f"{name} must not contain a NUL character", field=name)
 
 
 def service(request: Request) -> Gencredits:

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gencredits.api.problems import PROBLEM_JSON, TITLES
 
@@ -106,7 +107,7 @@ class RequestMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body_bytes:
-                    raise BodyTooLarge
+                    raise BodyTooLarge(self.max_body_bytes)
             return message
 
         async def send_with_id(message: Message) -> None:
@@ -140,8 +141,13 @@ class RequestMiddleware:
             }))
 
 
-class BodyTooLarge(Exception):
-    pass
+class BodyTooLarge(StarletteHTTPException):
+    """Raised as a streamed body passes the limit. It is an HTTPException because FastAPI's
+    body reader passes those on and turns any other error into a 400 ("error parsing the
+    body"); the problem handler then answers 413."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request bodies are limited to {limit} bytes")
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -155,6 +161,7 @@ async def _too_large(send: Send, request_id: str, limit: int) -> None:
     body = json.dumps({
         "type": "/problems/body_too_large", "title": TITLES["body_too_large"], "status": 413,
         "detail": f"request bodies are limited to {limit} bytes", "code": "body_too_large",
+        "field": "body",
     }).encode()
     await send({"type": "http.response.start", "status": 413, "headers": [
         (b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(body)).encode()),

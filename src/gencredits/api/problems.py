@@ -7,6 +7,7 @@ field is to blame, ``field``. Insufficient credits adds ``available`` and ``requ
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import Request
@@ -56,6 +57,8 @@ TITLES = {
     "rate_limited": "Too many requests",
     "method_not_allowed": "Method not allowed",
     "unsupported_media_type": "Send JSON",
+    "database_unavailable": "The database is unavailable; retry shortly",
+    "malformed_body": "The request body cannot be read",
 }
 
 
@@ -104,6 +107,8 @@ async def handle_validation_error(_: Request, error: Exception) -> JSONResponse:
     location = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path",
                                                                           "header")]
     field = ".".join(location) or "body"
+    if first.get("type") == "json_invalid":  # its loc is a character offset, not a field
+        field = "body"
     return problem(
         422, "validation_error", f"{field}: {first.get('msg', 'invalid')}", field=field,
         errors=[{"field": ".".join(str(p) for p in i.get("loc", ())), "message": i.get("msg")}
@@ -111,10 +116,26 @@ async def handle_validation_error(_: Request, error: Exception) -> JSONResponse:
     )
 
 
+async def handle_database_unavailable(_: Request, error: Exception) -> JSONResponse:
+    """The database did not answer (down, restarting, a connection lost mid-request, SQLite busy
+    past its timeout): 503 with Retry-After, not a bare 500. The mutation may or may not have
+    been applied; sent again with the same Idempotency-Key it is applied exactly once."""
+    logging.getLogger("gencredits.http").warning("database unavailable: %s", type(error).__name__)
+    return problem(
+        503, "database_unavailable",
+        "the database did not answer; send the request again (same Idempotency-Key) shortly",
+        headers={"Retry-After": "1"},
+    )
+
+
 async def handle_http_error(_: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
-    code = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-            413: "body_too_large", 415: "unsupported_media_type", 429: "rate_limited"}.get(
-        error.status_code, "http_error")
+    code = {400: "malformed_body", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+            405: "method_not_allowed", 413: "body_too_large", 415: "unsupported_media_type",
+            429: "rate_limited"}.get(error.status_code, "http_error")
     detail = error.detail if isinstance(error.detail, str) else TITLES.get(code, code)
-    return problem(error.status_code, code, detail, headers=dict(error.headers or {}))
+    # FastAPI answers 400 only for a body it cannot decode (not UTF-8): the body is to blame,
+    # as it is for a body over the size limit.
+    field = "body" if code in ("malformed_body", "body_too_large") else None
+    return problem(error.status_code, code, detail, headers=dict(error.headers or {}),
+                   field=field)

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import Path, Query
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 from gencredits.domain import limits
 from gencredits.service.documents import LineItemIn, StrictModel
@@ -34,7 +34,33 @@ Cursor = Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)]
 # --- requests ---------------------------------------------------------------------------------
 
 
-class QuoteIn(StrictModel):
+def has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list | tuple | set | frozenset):
+        return any(has_nul(item) for item in value)
+    if isinstance(value, dict):
+        return any(has_nul(key) or has_nul(item) for key, item in value.items())
+    return False
+
+
+class NoNulStrings(BaseModel):
+    """Mixed into every request body: no string may hold a NUL character. PostgreSQL text
+    cannot store one (the driver fails, a 500), and no id, label or reason needs one."""
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _refuse_nul(cls, value: Any) -> Any:
+        if has_nul(value):
+            raise ValueError("must not contain a NUL character")
+        return value
+
+
+class ApiModel(NoNulStrings, StrictModel):
+    """A strict request body (unknown fields refused) without NUL characters."""
+
+
+class QuoteIn(ApiModel):
     lines: list[LineItemIn] = Field(min_length=1, max_length=limits.MAX_LINES_PER_REQUEST)
     price_version: StrictInt | None = Field(default=None, ge=1, le=MAX_PRICE_VERSION)
 
@@ -72,17 +98,17 @@ class HoldIn(ChargeIn):
     )
 
 
-class CaptureIn(StrictModel):
+class CaptureIn(ApiModel):
     amount: StrictInt | None = Field(default=None, ge=0, le=limits.MAX_AMOUNT_CREDITS)
     outputs_delivered: StrictInt | None = Field(default=None, ge=0, le=limits.MAX_EDIT_BATCH_ITEMS)
 
 
-class RefundIn(StrictModel):
+class RefundIn(ApiModel):
     amount: StrictInt | None = Field(default=None, ge=1, le=limits.MAX_AMOUNT_CREDITS)
     reason: str | None = Field(default=None, max_length=500)
 
 
-class AccountIn(StrictModel):
+class AccountIn(ApiModel):
     id: str | None = Field(default=None, min_length=1, max_length=64, examples=["ana"])
     name: str = Field(min_length=1, max_length=limits.MAX_LABEL_LENGTH, examples=["Ana"])
     plan: str | None = Field(default=None, min_length=1, max_length=64, examples=["pro"])
@@ -90,12 +116,12 @@ class AccountIn(StrictModel):
     members: list[str] = Field(default_factory=list, max_length=500)
 
 
-class MembersIn(StrictModel):
+class MembersIn(ApiModel):
     add: list[str] = Field(default_factory=list, max_length=500)
     remove: list[str] = Field(default_factory=list, max_length=500)
 
 
-class GrantIn(StrictModel):
+class GrantIn(ApiModel):
     amount: StrictInt = Amount
     source: Literal["promo", "topup", "trial", "adjustment"]
     expires_at: datetime | None = None
@@ -103,33 +129,33 @@ class GrantIn(StrictModel):
     reason: str | None = Field(default=None, max_length=500)
 
 
-class AdjustmentIn(StrictModel):
+class AdjustmentIn(ApiModel):
     amount: StrictInt = Field(ge=-limits.MAX_AMOUNT_CREDITS, le=limits.MAX_AMOUNT_CREDITS)
     reason: str = Field(min_length=1, max_length=500)
     expires_at: datetime | None = None
 
 
-class TransferIn(StrictModel):
+class TransferIn(ApiModel):
     from_account: str = Field(min_length=1, max_length=64)
     to_account: str = Field(min_length=1, max_length=64)
     amount: StrictInt = Amount
     reason: str | None = Field(default=None, max_length=500)
 
 
-class PlanChangeIn(StrictModel):
+class PlanChangeIn(ApiModel):
     plan: str = Field(min_length=1, max_length=64, examples=["ultra"])
 
 
-class ProjectCapIn(StrictModel):
+class ProjectCapIn(ApiModel):
     cap: StrictInt | None = Field(ge=0, le=limits.MAX_AMOUNT_CREDITS)
 
 
-class KeyIn(StrictModel):
+class KeyIn(ApiModel):
     name: str = Field(min_length=1, max_length=120)
     account_id: str | None = Field(default=None, min_length=1, max_length=64)
 
 
-class TopupsIn(StrictModel):
+class TopupsIn(ApiModel):
     enabled: bool
 
 

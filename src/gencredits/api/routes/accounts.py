@@ -22,6 +22,7 @@ from gencredits.api.schemas import (
     RowId,
 )
 from gencredits.domain import limits
+from gencredits.domain.errors import NotFound
 from gencredits.domain.ledger import EntryKind
 
 router = APIRouter(prefix="/v1", tags=["accounts"])
@@ -122,7 +123,10 @@ def history(
             summary="One entry, with the quote that priced it (why it cost what it did)")
 def show_entry(entry_id: RowId, credits: Service, caller: Caller) -> dict[str, Any]:
     entry = credits.entry(entry_id)
-    caller.check_account(entry.account_id)
+    if not caller.is_operator and entry.account_id != caller.key.account_id:
+        # Say "entry not found", as for a missing id: naming the owner would tell an account
+        # key which other accounts exist.
+        raise NotFound("entry", entry_id, field="entry_id")
     return entry.as_dict()
 
 

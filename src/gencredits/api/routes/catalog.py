@@ -7,10 +7,17 @@ from typing import Any
 from fastapi import APIRouter
 
 from gencredits.api.deps import Caller, Operator, Service
-from gencredits.api.schemas import CatalogEntryOut, CatalogOut, PlanOut, QuoteIn, QuoteOut
+from gencredits.api.schemas import (
+    CatalogEntryOut,
+    CatalogOut,
+    NoNulStrings,
+    PlanOut,
+    QuoteIn,
+    QuoteOut,
+)
 from gencredits.domain.catalog import CatalogEntry
 from gencredits.domain.credits import round_half_up
-from gencredits.domain.errors import CatalogInvalid, InvalidRequest
+from gencredits.domain.errors import CatalogInvalid, InvalidRequest, NotFound
 from gencredits.store.catalog_document import EntrySpec, entry_from_spec, entry_to_document
 from gencredits.store.plans_document import PlanSpec, plan_from_document, plan_to_document
 
@@ -22,31 +29,43 @@ def credits_label(entry: CatalogEntry) -> str:
     return str(low) if low == high else f"{low}-{high}"
 
 
-def entry_out(entry: CatalogEntry, version: int) -> dict[str, Any]:
-    return entry_to_document(entry) | {"credits": credits_label(entry), "price_version": version}
+def entry_out(entry: CatalogEntry, version: int, *, operator: bool = True) -> dict[str, Any]:
+    """An entry for the API; the provider's cost (the operator's margin data) is shown to the
+    operator only."""
+    document = entry_to_document(entry) | {"credits": credits_label(entry),
+                                           "price_version": version}
+    if not operator:
+        document["provider_cost"] = None
+    return document
 
 
 @router.get("/catalog", response_model=CatalogOut, summary="Every active model with its price")
-def list_catalog(credits: Service, _: Caller, include_inactive: bool = False) -> dict[str, Any]:
+def list_catalog(
+    credits: Service, caller: Caller, include_inactive: bool = False
+) -> dict[str, Any]:
     catalog = credits.catalog()
     entries = catalog.entries if include_inactive else catalog.active_entries()
     return {"price_version": catalog.version,
-            "models": [entry_out(entry, catalog.version) for entry in entries]}
+            "models": [entry_out(entry, catalog.version, operator=caller.is_operator)
+                       for entry in entries]}
 
 
 @router.get("/catalog/{model_id}", response_model=CatalogEntryOut, summary="One model")
-def show_entry(model_id: str, credits: Service, _: Caller) -> dict[str, Any]:
+def show_entry(model_id: str, credits: Service, caller: Caller) -> dict[str, Any]:
     catalog = credits.catalog()
-    return entry_out(catalog.get(model_id, field="model_id"), catalog.version)
+    if model_id not in catalog:  # a resource in the path: 404, as for accounts and holds
+        raise NotFound("model", model_id, field="model_id")
+    return entry_out(catalog.get(model_id, field="model_id"), catalog.version,
+                     operator=caller.is_operator)
 
 
-class EntryBody(EntrySpec):
+class EntryBody(NoNulStrings, EntrySpec):
     """A catalog entry; the id comes from the path."""
 
     id: str | None = None  # type: ignore[assignment]
 
 
-class PlanBody(PlanSpec):
+class PlanBody(NoNulStrings, PlanSpec):
     """A plan; the id comes from the path."""
 
     id: str | None = None  # type: ignore[assignment]

@@ -8,10 +8,9 @@ from fastapi import APIRouter, Query, status
 from pydantic import Field
 
 from gencredits.api.deps import Caller, Operator, Service
-from gencredits.api.schemas import MAX_ROW_ID, Out
+from gencredits.api.schemas import MAX_ROW_ID, ApiModel, Out
 from gencredits.domain import limits
 from gencredits.service import events
-from gencredits.service.documents import StrictModel
 
 router = APIRouter(prefix="/v1", tags=["events"])
 
@@ -30,7 +29,7 @@ class EventPageOut(Out):
     next_cursor: int | None
 
 
-class WebhookIn(StrictModel):
+class WebhookIn(ApiModel):
     url: str = Field(min_length=8, max_length=2000, examples=["https://example.com/hooks"])
     event_types: list[events.EventType] = Field(
         default_factory=list, description="Empty: every type."

@@ -1,0 +1,556 @@
+"""The HTTP client: the library's calls, made against a gencredits server.
+
+:class:`Client` mirrors :class:`gencredits.Gencredits` for the remote case. It returns the
+same values (:class:`~gencredits.Entry`, :class:`~gencredits.Hold`,
+:class:`~gencredits.AccountView`, :class:`~gencredits.Settlement`, :class:`~gencredits.Quote`,
+...) and raises the same operating errors, rebuilt from the server's problem details, so
+switching between in-process and remote is one line::
+
+    import gencredits
+
+    credits = gencredits.open()                                          # in-process
+    credits = gencredits.Client("https://credits.example", "gc_op_...")  # remote
+
+    entry = credits.charge("ana", gencredits.QuoteRequest.single("flux-2-pro", outputs=4),
+                           idempotency_key="job-42")            # an Entry, either way
+    try:
+        credits.charge("ana", gencredits.QuoteRequest.single("veo-3", seconds=8, count=50),
+                       idempotency_key="job-43")
+    except gencredits.InsufficientCredits as refused:       # the same exception, either way
+        print(refused.available, refused.required)
+
+The client also takes request lines as plain dicts (``[{"model": "veo-3", "seconds": 8}]``),
+the JSON the API reads.
+
+Differences from the library, all because the server decides them:
+
+- Every mutation carries an ``Idempotency-Key``. Pass ``idempotency_key`` to make a retry
+  safe; without one a fresh uuid4 is sent, so two calls are two mutations, as in-process
+  without a key. The client never retries by itself.
+- The actor written to the ledger is the API key (``key:<id>``), not an ``actor`` argument.
+- :meth:`Client.catalog` returns the served JSON document (``price_version`` and ``models``),
+  not a :class:`~gencredits.Catalog`: the API does not publish the discount tables needed to
+  rebuild one. :meth:`Client.quote` returns a real :class:`~gencredits.Quote`.
+- Captures and refunds name the hold or entry by id (the library also takes ``account_id`` +
+  ``job_ref``).
+
+The errors it raises, beyond those of ``gencredits.domain.errors``::
+
+    GencreditsError
+    ├── ...                     the library's own tree, rebuilt from the problem ``code``
+    └── ApiError                a refusal with no library counterpart; ``status``, ``code``,
+        │                       ``problem`` (the whole problem-details body)
+        ├── Unauthorized        401: missing, unknown or revoked key
+        ├── Forbidden           403: an account key on an operator endpoint
+        └── RateLimited         429: ``retry_after_seconds`` says when to try again
+
+Network failures are httpx's own exceptions (``httpx.TransportError``), not wrapped.
+Swap the network for tests with ``transport=`` (any ``httpx.BaseTransport``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from gencredits.domain import errors
+from gencredits.domain.catalog import Kind
+from gencredits.domain.ledger import Entry, Hold
+from gencredits.domain.pricing import LineItem, Quote, QuoteLine, QuoteRequest
+from gencredits.service.accounts import AccountView, PlanChangeResult
+from gencredits.service.audit import Page, SweepResult, VerifyReport
+from gencredits.service.spending import Settlement, Transfer
+
+Lines = QuoteRequest | Sequence[Mapping[str, Any] | LineItem]
+JSON = dict[str, Any]
+
+__all__ = ["ApiError", "Client", "Forbidden", "RateLimited", "Unauthorized"]
+
+
+# --- errors -----------------------------------------------------------------------------------
+
+
+class ApiError(errors.GencreditsError):
+    """A refusal the library has no exception for (401, 403, 413, 429, 5xx, ...)."""
+
+    code = "api_error"
+
+    def __init__(self, status: int, code: str, detail: str, problem: Mapping[str, Any]) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.problem = dict(problem)
+
+
+class Unauthorized(ApiError):
+    """401: the key is missing, unknown or revoked."""
+
+
+class Forbidden(ApiError):
+    """403: this key may not do that (an account key on an operator endpoint)."""
+
+
+class RateLimited(ApiError):
+    """429: this key sent too many requests; wait ``retry_after_seconds``."""
+
+    def __init__(
+        self, status: int, code: str, detail: str, problem: Mapping[str, Any],
+        retry_after_seconds: int | None,
+    ) -> None:
+        super().__init__(status, code, detail, problem)
+        self.retry_after_seconds = retry_after_seconds
+
+
+def _restore(cls: type[errors.GencreditsError], detail: str, **attributes: Any
+             ) -> errors.GencreditsError:
+    """An error of ``cls`` with the server's message, for classes whose constructor wants data
+    the problem body does not carry (an unknown model's id, an option's choices)."""
+    error = cls.__new__(cls)
+    errors.GencreditsError.__init__(error, detail)
+    for name, value in attributes.items():
+        setattr(error, name, value)
+    return error
+
+
+_INVALID: dict[str, type[errors.GencreditsError]] = {
+    "invalid_request": errors.InvalidRequest,
+    "validation_error": errors.InvalidRequest,
+    "unknown_model": errors.UnknownModel,
+    "inactive_model": errors.InactiveModel,
+    "unknown_option": errors.UnknownOption,
+    "out_of_range": errors.OutOfRange,
+}
+
+
+def error_from_problem(
+    status: int, problem: Mapping[str, Any], *, idempotency_key: str | None = None,
+    hold_id: int | None = None, retry_after: str | None = None,
+) -> errors.GencreditsError:
+    """The library's exception for a problem-details body (by its ``code``)."""
+    code = str(problem.get("code") or "http_error")
+    detail = str(problem.get("detail") or problem.get("title") or f"HTTP {status}")
+    field = problem.get("field")
+    if code == "insufficient_credits":
+        return errors.InsufficientCredits(int(problem["available"]), int(problem["required"]))
+    if code == "project_cap_exceeded":
+        return errors.ProjectCapExceeded(
+            str(problem["project"]), int(problem["cap"]), int(problem["used"]),
+            int(problem["required"]),
+        )
+    if code == "exceeds_hold_amount":
+        return errors.ExceedsHoldAmount(
+            str(hold_id), int(problem["held"]), int(problem["requested"])
+        )
+    if code == "idempotency_conflict":
+        return errors.IdempotencyConflict(idempotency_key or "")
+    if code == "hold_not_pending":
+        return _restore(errors.HoldNotPending, detail, hold_id=str(hold_id),
+                        status=detail.rsplit(" ", 1)[-1])
+    if code == "not_found" and status == 404 and field is not None:
+        return _restore(errors.NotFound, detail, what=str(field).removesuffix("_id"),
+                        identifier=None, field=field)
+    if code in _INVALID:
+        return _restore(_INVALID[code], detail, field=field or "body")
+    if code == "catalog_invalid":
+        return _restore(errors.CatalogInvalid, detail, location=field or "")
+    if code == "conflict":
+        return errors.Conflict(detail)
+    if code == "feature_disabled":
+        return _restore(errors.FeatureDisabled, detail,
+                        feature=detail.split(" is switched off", 1)[0])
+    if status == 401:
+        return Unauthorized(status, code, detail, problem)
+    if status == 403:
+        return Forbidden(status, code, detail, problem)
+    if status == 429:
+        seconds = int(retry_after) if retry_after and retry_after.isdigit() else None
+        return RateLimited(status, code, detail, problem, seconds)
+    return ApiError(status, code, detail, problem)
+
+
+def _raise_for(response: httpx.Response, **context: Any) -> None:
+    if response.is_success:
+        return
+    try:
+        problem = response.json()
+    except ValueError:
+        problem = None
+    if not isinstance(problem, dict):
+        problem = {"detail": response.text[:500] or response.reason_phrase}
+    raise error_from_problem(
+        response.status_code, problem, retry_after=response.headers.get("retry-after"),
+        **context,
+    )
+
+
+# --- values -----------------------------------------------------------------------------------
+
+
+def lines_document(lines: Lines) -> list[JSON]:
+    """Request lines as the API's JSON (``model``, ``outputs``, ``count``, ...)."""
+    items: Iterable[Mapping[str, Any] | LineItem]
+    items = lines.lines if isinstance(lines, QuoteRequest) else lines
+    document = []
+    for item in items:
+        if isinstance(item, LineItem):
+            line: JSON = {"model": item.model_id, "outputs": item.outputs, "count": item.count,
+                          "seconds": item.seconds, "quality": item.quality,
+                          "option": item.option}
+            document.append({key: value for key, value in line.items() if value is not None})
+        else:
+            document.append(dict(item))
+    return document
+
+
+def quote_from_dict(data: Mapping[str, Any]) -> Quote:
+    """A :class:`Quote` from its ``as_dict()`` shape (exact decimals come as strings)."""
+    return Quote(
+        price_version=data["price_version"],
+        lines=tuple(
+            QuoteLine(
+                model_id=line["model"],
+                model_name=line["model_name"],
+                kind=Kind(line["kind"]),
+                rule=line["rule"],
+                outputs=line["outputs"],
+                count=line["count"],
+                seconds=line["seconds"],
+                quality=line["quality"],
+                option=line["option"],
+                price_per_output=Decimal(line["price_per_output"]),
+                undiscounted_request=Decimal(line["undiscounted_request"]),
+                discount_name=line["discount"],
+                discount_percent=Decimal(line["discount_percent"]),
+                request_credits=line["unit_credits"],
+                subtotal_credits=line["subtotal"],
+            )
+            for line in data["lines"]
+        ),
+        total_credits=data["total"],
+        issued_at=datetime.fromisoformat(data["issued_at"]),
+        expires_at=datetime.fromisoformat(data["expires_at"]),
+    )
+
+
+def _without_none(document: Mapping[str, Any]) -> JSON:
+    return {key: value for key, value in document.items() if value is not None}
+
+
+def _time(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+def _pick(amount: int | None, amount_credits: int | None) -> int | None:
+    if amount is not None and amount_credits is not None:
+        raise TypeError("pass amount or amount_credits, not both")
+    return amount if amount is not None else amount_credits
+
+
+# --- the client -------------------------------------------------------------------------------
+
+
+class Client:
+    """A gencredits server, called like the library. Thread-safe as httpx.Client is."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout: float = 10,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._http = httpx.Client(
+            base_url=base_url.rstrip("/"),
+            headers={"Authorization": f"Bearer {api_key}", "Accept": "application/json"},
+            timeout=timeout,
+            transport=transport,
+        )
+
+    # --- plumbing ------------------------------------------------------------------------------
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+        mutation: bool = False,
+        idempotency_key: str | None = None,
+        hold_id: int | None = None,
+    ) -> Any:
+        headers = {}
+        key = None
+        if mutation:
+            key = idempotency_key if idempotency_key is not None else str(uuid.uuid4())
+            headers["Idempotency-Key"] = key
+        response = self._http.request(
+            method, path, json=None if body is None else dict(body), params=params,
+            headers=headers,
+        )
+        _raise_for(response, idempotency_key=key, hold_id=hold_id)
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
+
+    def _mutate(
+        self, path: str, body: Mapping[str, Any] | None, idempotency_key: str | None,
+        decode: Callable[[dict[str, Any]], Any], *, method: str = "POST",
+        hold_id: int | None = None,
+    ) -> Any:
+        data = self._call(method, path, body=body, mutation=True,
+                          idempotency_key=idempotency_key, hold_id=hold_id)
+        return decode(data)
+
+    # --- catalog and quotes --------------------------------------------------------------------
+
+    def catalog(self, *, include_inactive: bool = True) -> dict[str, Any]:
+        """The served catalog: ``{"price_version": n, "models": [...]}`` (see module notes)."""
+        data: dict[str, Any] = self._call(
+            "GET", "/v1/catalog", params={"include_inactive": include_inactive}
+        )
+        return data
+
+    def quote(self, lines: Lines, *, price_version: int | None = None) -> Quote:
+        body = _without_none({"lines": lines_document(lines), "price_version": price_version})
+        return quote_from_dict(self._call("POST", "/v1/quotes", body=body))
+
+    def plans(self) -> list[dict[str, Any]]:
+        """The plans on offer, as documents (``id``, ``name``, ``allowance_credits``, ...)."""
+        data: list[dict[str, Any]] = self._call("GET", "/v1/plans")
+        return data
+
+    # --- accounts ------------------------------------------------------------------------------
+
+    def create_account(
+        self,
+        account_id: str | None = None,
+        *,
+        name: str,
+        plan: str | None = None,
+        kind: str = "person",
+        members: Sequence[str] = (),
+        idempotency_key: str | None = None,
+    ) -> AccountView:
+        body = _without_none({"id": account_id, "name": name, "plan": plan, "kind": str(kind),
+                              "members": list(members)})
+        view: AccountView = self._mutate("/v1/accounts", body, idempotency_key,
+                                         AccountView.from_dict)
+        return view
+
+    def account(self, account_id: str) -> AccountView:
+        return AccountView.from_dict(self._call("GET", f"/v1/accounts/{_segment(account_id)}"))
+
+    def accounts(self, *, after: str | None = None, limit: int = 50) -> list[AccountView]:
+        data = self._call("GET", "/v1/accounts", params=_without_none({"after": after,
+                                                                       "limit": limit}))
+        return [AccountView.from_dict(item) for item in data["accounts"]]
+
+    def set_members(
+        self, account_id: str, *, add: Sequence[str] = (), remove: Sequence[str] = ()
+    ) -> AccountView:
+        data = self._call("POST", f"/v1/accounts/{_segment(account_id)}/members",
+                          body={"add": list(add), "remove": list(remove)})
+        return AccountView.from_dict(data)
+
+    def change_plan(
+        self, account_id: str, plan: str, *, idempotency_key: str | None = None
+    ) -> PlanChangeResult:
+        result: PlanChangeResult = self._mutate(
+            f"/v1/accounts/{_segment(account_id)}/plan", {"plan": plan}, idempotency_key,
+            PlanChangeResult.from_dict, method="PUT",
+        )
+        return result
+
+    def set_project_cap(self, account_id: str, project: str, cap_credits: int | None) -> None:
+        self._call("PUT", f"/v1/accounts/{_segment(account_id)}/projects/{_segment(project)}/cap",
+                   body={"cap": cap_credits})
+
+    # --- moving credits ------------------------------------------------------------------------
+
+    def charge(
+        self,
+        account_id: str,
+        lines: Lines,
+        *,
+        idempotency_key: str | None = None,
+        project: str | None = None,
+        job_ref: str | None = None,
+        price_version: int | None = None,
+    ) -> Entry:
+        body = _without_none({"lines": lines_document(lines), "project": project,
+                              "job_ref": job_ref, "price_version": price_version})
+        entry: Entry = self._mutate(f"/v1/accounts/{_segment(account_id)}/charges", body,
+                                    idempotency_key, Entry.from_dict)
+        return entry
+
+    def hold(
+        self,
+        account_id: str,
+        lines: Lines,
+        *,
+        idempotency_key: str | None = None,
+        project: str | None = None,
+        job_ref: str | None = None,
+        price_version: int | None = None,
+        ttl_seconds: int | None = None,
+    ) -> Hold:
+        body = _without_none({"lines": lines_document(lines), "project": project,
+                              "job_ref": job_ref, "price_version": price_version,
+                              "ttl_seconds": ttl_seconds})
+        held: Hold = self._mutate(f"/v1/accounts/{_segment(account_id)}/holds", body,
+                                  idempotency_key, Hold.from_dict)
+        return held
+
+    def get_hold(self, hold_id: int) -> Hold:
+        return Hold.from_dict(self._call("GET", f"/v1/holds/{int(hold_id)}", hold_id=hold_id))
+
+    def capture(
+        self,
+        hold_id: int,
+        *,
+        amount: int | None = None,
+        amount_credits: int | None = None,
+        outputs_delivered: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> Settlement:
+        """All of the hold, ``amount`` credits of it (``amount_credits``, the library's name,
+        also works), or the price of ``outputs_delivered``; the rest returns."""
+        body = _without_none({"amount": _pick(amount, amount_credits),
+                              "outputs_delivered": outputs_delivered})
+        settled: Settlement = self._mutate(f"/v1/holds/{int(hold_id)}/capture", body,
+                                           idempotency_key, Settlement.from_dict,
+                                           hold_id=hold_id)
+        return settled
+
+    def release(self, hold_id: int, *, idempotency_key: str | None = None) -> Hold:
+        held: Hold = self._mutate(f"/v1/holds/{int(hold_id)}/release", None, idempotency_key,
+                                  Hold.from_dict, hold_id=hold_id)
+        return held
+
+    def refund(
+        self,
+        entry_id: int,
+        *,
+        amount: int | None = None,
+        amount_credits: int | None = None,
+        reason: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Entry:
+        body = _without_none({"amount": _pick(amount, amount_credits), "reason": reason})
+        entry: Entry = self._mutate(f"/v1/entries/{int(entry_id)}/refund", body,
+                                    idempotency_key, Entry.from_dict)
+        return entry
+
+    def grant(
+        self,
+        account_id: str,
+        amount_credits: int,
+        *,
+        source: str,
+        expires_at: datetime | None = None,
+        priority: int | None = None,
+        reason: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Entry:
+        body = _without_none({"amount": amount_credits, "source": str(source),
+                              "expires_at": _time(expires_at), "priority": priority,
+                              "reason": reason})
+        entry: Entry = self._mutate(f"/v1/accounts/{_segment(account_id)}/grants", body,
+                                    idempotency_key, Entry.from_dict)
+        return entry
+
+    def adjust(
+        self,
+        account_id: str,
+        amount_credits: int,
+        *,
+        reason: str,
+        expires_at: datetime | None = None,
+        idempotency_key: str | None = None,
+    ) -> Entry:
+        body = _without_none({"amount": amount_credits, "reason": reason,
+                              "expires_at": _time(expires_at)})
+        entry: Entry = self._mutate(f"/v1/accounts/{_segment(account_id)}/adjustments", body,
+                                    idempotency_key, Entry.from_dict)
+        return entry
+
+    def transfer(
+        self,
+        from_account_id: str,
+        to_account_id: str,
+        amount_credits: int,
+        *,
+        reason: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Transfer:
+        body = _without_none({"from_account": from_account_id, "to_account": to_account_id,
+                              "amount": amount_credits, "reason": reason})
+        moved: Transfer = self._mutate("/v1/transfers", body, idempotency_key,
+                                       Transfer.from_dict)
+        return moved
+
+    # --- reading back --------------------------------------------------------------------------
+
+    def history(
+        self,
+        account_id: str,
+        *,
+        kinds: Sequence[str] = (),
+        model_id: str | None = None,
+        project: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        cursor: int | None = None,
+        limit: int | None = None,
+    ) -> Page:
+        """Entries newest first; pass ``next_cursor`` back as ``cursor`` for the next page."""
+        params = _without_none({"kind": [str(kind) for kind in kinds] or None,
+                                "model": model_id, "project": project, "since": _time(since),
+                                "until": _time(until), "cursor": cursor, "limit": limit})
+        data = self._call("GET", f"/v1/accounts/{_segment(account_id)}/entries", params=params)
+        return Page(tuple(Entry.from_dict(item) for item in data["entries"]),
+                    data["next_cursor"])
+
+    def entry(self, entry_id: int) -> Entry:
+        return Entry.from_dict(self._call("GET", f"/v1/entries/{int(entry_id)}"))
+
+    def renew(self, *, idempotency_key: str | None = None) -> SweepResult:
+        data = self._call("POST", "/v1/renewals", mutation=True, idempotency_key=idempotency_key)
+        return SweepResult(data["accounts_checked"], data["accounts_updated"],
+                           data["keys_purged"])
+
+    def verify(self) -> VerifyReport:
+        data = self._call("GET", "/v1/verify")
+        return VerifyReport(data["accounts_checked"], data["entries_checked"],
+                            list(data["differences"]))
+
+    # --- lifetime ------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _segment(text: str) -> str:
+    """One path segment, percent-encoded (an id with ``/`` or ``?`` stays one segment)."""
+    from urllib.parse import quote as percent_encode
+
+    return percent_encode(str(text), safe="")
