@@ -11,6 +11,7 @@ from gencredits.api.app import ApiSettings, create_app
 from gencredits.api.observability import configure_json_logging
 from gencredits.service.facade import Gencredits
 from gencredits.service.facade import open as open_service
+from gencredits.web import install_dashboard
 
 
 def settings_from_environment() -> ApiSettings:
@@ -23,8 +24,10 @@ def settings_from_environment() -> ApiSettings:
 
 
 def build_app(credits: Gencredits, settings: ApiSettings | None = None) -> FastAPI:
-    """The API and everything served beside it."""
-    return create_app(credits, settings)
+    """The API and everything served beside it: the web dashboard at ``/`` and ``/app/``."""
+    app = create_app(credits, settings)
+    install_dashboard(app)
+    return app
 
 
 def app_from_environment() -> FastAPI:

@@ -1,0 +1,82 @@
+"""Signing in with an account or operator key, and signing out."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import RedirectResponse, Response
+
+from gencredits.service.keys import authenticate
+from gencredits.web.core import Dashboard, SignInRequired
+from gencredits.web.forms import Form, read_form
+
+router = APIRouter(include_in_schema=False)
+
+HOME = "/app/generate"
+
+
+def dashboard_of(request: Request) -> Dashboard:
+    dashboard: Dashboard = request.app.state.dashboard
+    return dashboard
+
+
+def safe_next(target: str | None) -> str:
+    """Only a dashboard path of this site (never ``//elsewhere`` or a full URL)."""
+    if target and target.startswith("/app/") and "//" not in target and "\\" not in target:
+        return target
+    return HOME
+
+
+@router.get("/")
+def sign_in_page(request: Request) -> Response:
+    dashboard = dashboard_of(request)
+    query = Form.from_query(request)
+    try:
+        dashboard.visitor(request)
+        return dashboard.finish(request, RedirectResponse(safe_next(query.get("next")), 303))
+    except SignInRequired:
+        pass
+    return dashboard.render(
+        request, "signin.html", next=safe_next(query.get("next")),
+        signed_out=query.get("signed_out") == "1",
+    )
+
+
+@router.post("/signin")
+async def sign_in(request: Request) -> Response:
+    form = await read_form(request)
+    return await run_in_threadpool(_sign_in, request, form)
+
+
+def _sign_in(request: Request, form: Form) -> Response:
+    dashboard = dashboard_of(request)
+    session = dashboard.session(request)
+    dashboard.check_csrf(request, session, form.get("csrf_token"))
+    secret = form.get("key")
+    key = authenticate(dashboard.credits.engine, secret) if 0 < len(secret) <= 200 else None
+    if key is None:
+        message = (
+            "Key: enter your account key or the operator key."
+            if not secret
+            else "Key: this key is unknown or has been revoked. Check it and try again."
+        )
+        return dashboard.render(
+            request, "signin.html", status=401, error=message, next=safe_next(form.get("next"))
+        )
+    dashboard.replace_session(request, dashboard.signer.new(key.id))
+    return dashboard.finish(request, RedirectResponse(safe_next(form.get("next")), 303))
+
+
+@router.post("/signout")
+async def sign_out(request: Request) -> Response:
+    form = await read_form(request)
+    return await run_in_threadpool(_sign_out, request, form)
+
+
+def _sign_out(request: Request, form: Form) -> Response:
+    dashboard = dashboard_of(request)
+    session = dashboard.session(request)
+    dashboard.check_csrf(request, session, form.get("csrf_token"))
+    dashboard.signer.sign_out(session)
+    dashboard.replace_session(request, dashboard.signer.new())
+    return dashboard.finish(request, RedirectResponse("/?signed_out=1", 303))
