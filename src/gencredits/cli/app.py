@@ -5,6 +5,7 @@ account_commands   accounts create/show/list/members/cap, plan, plans
 ledger_commands    charge, hold, capture, release, refund, grant, adjust, transfer
 audit_commands     history, entry, renew, verify, topups
 serve_commands     serve, keys
+advice_commands    estimate, plan-drafts, advise model/plan, forecast, report, margins, demo
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import typer
 
 from gencredits.cli import (
     account_commands,
+    advice_commands,
     audit_commands,
     catalog_commands,
     ledger_commands,
@@ -31,6 +33,7 @@ account_commands.register(app)
 ledger_commands.register(app)
 audit_commands.register(app)
 serve_commands.register(app)
+advice_commands.register(app)
 
 
 def main() -> None:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import secrets
 from typing import Annotated
 
 import typer
 
+from gencredits.cli.advice_commands import seed_with_progress
 from gencredits.cli.output import console, emit, refusals
 from gencredits.service import keys
+from gencredits.service.demo import has_accounts
 from gencredits.service.facade import open as open_service
 
 
@@ -32,6 +35,10 @@ def serve(
     sweep_seconds: Annotated[
         float, typer.Option(help="Seconds between renewal/expiry sweeps (0: off).")
     ] = 30.0,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Seed the demo accounts first if the database has "
+                                          "no accounts yet (see `gencredits demo`).")
+    ] = False,
 ) -> None:
     """Start the HTTP API (and the dashboard) with the embedded SQLite database by default."""
     import uvicorn
@@ -46,8 +53,15 @@ def serve(
                                     now=credits.clock.now())
         console.print("[bold]Operator key[/bold] (shown once, keep it safe):")
         console.print(secret, highlight=False, soft_wrap=True)
+    seed_demo = demo and not has_accounts(credits)
     credits.close()
+    if seed_demo:
+        with refusals():
+            result = seed_with_progress()
+        console.print(f"Demo accounts seeded: {', '.join(result.accounts)}.", highlight=False)
     console.print(f"gencredits serving on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
+    # Dashboard sessions are signed with this secret; every worker process must share it.
+    os.environ.setdefault("GENCREDITS_SESSION_SECRET", secrets.token_hex(32))
     uvicorn.run(
         "gencredits.server:app_from_environment",
         factory=True,

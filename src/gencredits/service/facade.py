@@ -13,23 +13,37 @@ Every method is one unit of work. Operating errors are the exceptions of
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Engine, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from gencredits.domain import limits
-from gencredits.domain.catalog import Catalog, CatalogEntry
+from gencredits.domain.advice import (
+    DEFAULT_BUFFER_PERCENT,
+    DEFAULT_TARGET_MARGIN_PERCENT,
+    CycleUsage,
+    DraftPlan,
+    Estimate,
+    Forecast,
+    ModelAdvice,
+    PlanAdvice,
+)
+from gencredits.domain.catalog import Catalog, CatalogEntry, Kind
 from gencredits.domain.ledger import AccountKind, Entry, GrantSource, Hold
 from gencredits.domain.plans import Plan, Plans
 from gencredits.domain.pricing import Quote, QuoteRequest
 from gencredits.service import accounts, audit, spending
+from gencredits.service import advice as advice_service
 from gencredits.service.accounts import AccountView, PlanChangeResult
+from gencredits.service.advice import MarginReport
 from gencredits.service.audit import Page, SweepResult, VerifyReport
 from gencredits.service.catalogs import CatalogStore
 from gencredits.service.clock import Clock, clock_from_environment
 from gencredits.service.context import Context
 from gencredits.service.plan_store import PlanStore
+from gencredits.service.reports import UsageReport
 from gencredits.service.spending import Settlement, Transfer
 from gencredits.store.catalog_document import load_catalog_file
 from gencredits.store.engine import (
@@ -280,6 +294,89 @@ class Gencredits:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+    # --- advice and reports (service/advice.py; the figures are defined in service/reports.py)
+
+    def estimate(
+        self,
+        request: QuoteRequest,
+        *,
+        account_id: str | None = None,
+        buffer_percent: Decimal | int = DEFAULT_BUFFER_PERCENT,
+    ) -> Estimate:
+        """Subtotal, buffer (rounded up) and total; with an account, the shortfall against its
+        available credits, the cycles of its allowance, and cheaper models."""
+        return advice_service.estimate_for_account(
+            self._context, request, account_id=account_id, buffer_percent=buffer_percent
+        )
+
+    def plan_drafts(
+        self, *, draft_model: str, drafts: int, final_model: str, finals: int
+    ) -> DraftPlan:
+        """N drafts on ``draft_model`` + M finals on ``final_model``, against all finals."""
+        return advice_service.plan_drafts_now(
+            self._context, draft_model=draft_model, drafts=drafts, final_model=final_model,
+            finals=finals,
+        )
+
+    def advise_models(
+        self,
+        task: str,
+        *,
+        kind: Kind | str | None = None,
+        max_credits_per_output: int | None = None,
+        prefer_speed: bool = False,
+    ) -> tuple[ModelAdvice, ...]:
+        """Models for a task tag, ranked by fit, then (optionally) speed, then cost."""
+        return advice_service.advise_models_now(
+            self._context, task, kind=kind, max_credits_per_output=max_credits_per_output,
+            prefer_speed=prefer_speed,
+        )
+
+    def cycle_history(
+        self, account_id: str, cycles: int = advice_service.PLAN_ADVICE_CYCLES
+    ) -> list[CycleUsage]:
+        """The last completed cycles, oldest first: allowance, used, expired, refused."""
+        return advice_service.cycle_history(self._context, account_id, cycles)
+
+    def advise_plan(self, account_id: str) -> PlanAdvice:
+        """Upgrade, downgrade or stay, from the last three completed cycles, and why."""
+        return advice_service.advise_plan_for_account(self._context, account_id)
+
+    def forecast(self, account_id: str) -> Forecast:
+        """At this cycle's burn rate: when the credits run out, or how many will expire."""
+        return advice_service.forecast_for_account(self._context, account_id)
+
+    def usage_report(
+        self, account_id: str, *, period: str = "cycle", periods: int = 3
+    ) -> UsageReport:
+        """Usage per ``"cycle"`` or ``"month"`` (the last ``periods``, the current included):
+        totals by model, kind, tier and project, top models, expired credits, refusals."""
+        return advice_service.usage_report(
+            self._context, account_id, period=period, periods=periods
+        )
+
+    def usage_report_csv(
+        self, account_id: str, *, period: str = "cycle", periods: int = 3
+    ) -> str:
+        """:meth:`usage_report` as CSV (see ``service.reports.report_csv`` for the columns)."""
+        return advice_service.report_csv(
+            self.usage_report(account_id, period=period, periods=periods)
+        )
+
+    def margins(
+        self,
+        *,
+        target_margin_percent: Decimal | int = DEFAULT_TARGET_MARGIN_PERCENT,
+        credit_value: Decimal | None = None,
+        currency: str | None = None,
+    ) -> MarginReport:
+        """Every model's margin at a credit's money value (from the plans' prices unless
+        ``credit_value`` is given), thinnest first, with those below the target."""
+        return advice_service.operator_margins(
+            self._context, target_margin_percent=target_margin_percent,
+            credit_value=credit_value, currency=currency,
+        )
 
 
 def open(
