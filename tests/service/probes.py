@@ -7,7 +7,6 @@ cached balances are read here straight from the tables.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, func, select
@@ -127,8 +126,3 @@ def entries_of(
     if kind is not None:
         statement = statement.where(entries.c.kind == kind)
     return rows(target, statement.order_by(entries.c.id))
-
-
-def moment(value: Any) -> datetime:
-    assert isinstance(value, datetime)
-    return value

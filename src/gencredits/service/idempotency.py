@@ -73,6 +73,30 @@ def run_once(
     return result
 
 
+def replay_of(
+    connection: Connection,
+    *,
+    scope: str,
+    key: str | None,
+    operation: str,
+    payload: dict[str, Any],
+    decode: Callable[[dict[str, Any]], Result],
+) -> Result | None:
+    """The stored result of an earlier call with ``key`` and this payload, or ``None``.
+
+    For a replay whose request no longer validates although it did when first made (its model
+    since switched off, its price version no longer quoted): it still gets its first result.
+    """
+    if key is None:
+        return None
+    stored = find_idempotency_key(connection, scope, key)
+    if stored is None:
+        return None
+    if stored["request_hash"] != request_hash(operation, payload):
+        raise IdempotencyConflict(key)
+    return decode(stored["response"])
+
+
 def purge_keys(connection: Connection, now: datetime) -> int:
     """Forget keys older than the retention period (at least 24 hours, per SPEC)."""
     from datetime import timedelta

@@ -8,9 +8,10 @@ plan advisor and the events feed).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, insert, select
 
@@ -41,10 +42,13 @@ from gencredits.service import events
 from gencredits.service.accounts import check_project
 from gencredits.service.book import AccountBook
 from gencredits.service.context import Context
-from gencredits.service.idempotency import check_key, run_once
+from gencredits.service.idempotency import check_key, replay_of, run_once
 from gencredits.store import queries
+from gencredits.store.engine import read_transaction
 from gencredits.store.queries import AccountRow
 from gencredits.store.tables import project_caps, refused_charges, settings
+
+Result = TypeVar("Result")
 
 MANUAL_GRANT_SOURCES = frozenset(
     {GrantSource.PROMO, GrantSource.TOPUP, GrantSource.ADJUSTMENT, GrantSource.TRIAL}
@@ -216,6 +220,41 @@ def record_refusal(
     )
 
 
+def _charge_payload(
+    request: QuoteRequest, project: str | None, job_ref: str | None, price_version: int | None
+) -> dict[str, Any]:
+    return {
+        "lines": request_payload(request),
+        "project": project,
+        "job_ref": job_ref,
+        "price_version": price_version,
+    }
+
+
+def _replayed(
+    ctx: Context,
+    account_id: str,
+    key: str | None,
+    operation: str,
+    payload: dict[str, Any],
+    decode: Callable[[dict[str, Any]], Result],
+) -> Result | None:
+    """The first result of a keyed call whose request no longer prices (its model switched
+    off, its price version superseded): a replay still returns it, per SPEC. Called only
+    after a refusal, so the charge's hot path reads nothing more."""
+    if key is None:
+        return None
+    with read_transaction(ctx.engine) as connection:
+        return replay_of(
+            connection,
+            scope=account_id,
+            key=key,
+            operation=operation,
+            payload=payload,
+            decode=decode,
+        )
+
+
 # --- charge -----------------------------------------------------------------------------------
 
 
@@ -258,12 +297,7 @@ def prepare_charge(
     _check_job_ref(job_ref)
     now = ctx.now()
     priced = price(ctx, request, price_version, now)
-    payload = {
-        "lines": request_payload(request),
-        "project": project,
-        "job_ref": job_ref,
-        "price_version": price_version,
-    }
+    payload = _charge_payload(request, project, job_ref, price_version)
     return PendingCharge(
         account_id, priced, payload, idempotency_key, project, job_ref, actor, now
     )
@@ -326,16 +360,23 @@ def charge(
 ) -> Entry:
     """Debit the price of ``request`` at once; refused with nothing written when the account's
     available credits do not cover it."""
-    pending = prepare_charge(
-        ctx,
-        account_id,
-        request,
-        idempotency_key=idempotency_key,
-        price_version=price_version,
-        project=project,
-        job_ref=job_ref,
-        actor=actor,
-    )
+    try:
+        pending = prepare_charge(
+            ctx,
+            account_id,
+            request,
+            idempotency_key=idempotency_key,
+            price_version=price_version,
+            project=project,
+            job_ref=job_ref,
+            actor=actor,
+        )
+    except InvalidRequest:
+        payload = _charge_payload(request, project, job_ref, price_version)
+        replayed = _replayed(ctx, account_id, idempotency_key, "charge", payload, Entry.from_dict)
+        if replayed is None:
+            raise
+        return replayed
     try:
         with ctx.unit_of_work() as connection:
             account = ctx.open_account(connection, account_id, pending.now)
@@ -368,8 +409,6 @@ def hold(
     if not isinstance(ttl_seconds, int) or not 1 <= ttl_seconds <= limits.MAX_HOLD_TTL_SECONDS:
         raise OutOfRange(ttl_seconds, 1, limits.MAX_HOLD_TTL_SECONDS, field="ttl_seconds")
     now = ctx.now()
-    priced = price(ctx, request, price_version, now)
-    total = priced.total_credits
     payload = {
         "lines": request_payload(request),
         "project": project,
@@ -377,6 +416,14 @@ def hold(
         "price_version": price_version,
         "ttl_seconds": ttl_seconds,
     }
+    try:
+        priced = price(ctx, request, price_version, now)
+    except InvalidRequest:
+        replayed = _replayed(ctx, account_id, idempotency_key, "hold", payload, Hold.from_dict)
+        if replayed is None:
+            raise
+        return replayed
+    total = priced.total_credits
     try:
         with ctx.unit_of_work() as connection:
             account = ctx.open_account(connection, account_id, now)
@@ -753,8 +800,6 @@ def grant(
             field="source",
         )
     now = ctx.now()
-    if expires_at is not None and expires_at <= now:
-        raise InvalidRequest("expires_at must be in the future", field="expires_at")
     if priority is not None and not 0 <= priority <= 1000:
         raise OutOfRange(priority, 0, 1000, field="priority")
     with ctx.unit_of_work() as connection:
@@ -763,6 +808,10 @@ def grant(
         account = ctx.open_account(connection, account_id, now)
 
         def perform() -> Entry:
+            # Checked here, not up front: a replay of a grant whose expiry has since passed
+            # still returns the grant it made.
+            if expires_at is not None and expires_at <= now:
+                raise InvalidRequest("expires_at must be in the future", field="expires_at")
             return _add_grant(
                 connection,
                 account,

@@ -141,9 +141,15 @@ def renew(connection: Connection, account: AccountRow, plans: Plans, now: dateti
     boundary = account.cycle_ends_at
     previous_plan = account.plan_id
     if account.pending_plan_id is not None:
-        # A downgrade takes effect at renewal: the new plan's cycles start here.
+        # A downgrade takes effect at renewal. On the same calendar (monthly to monthly) the
+        # subscription date stays the anchor, so a cycle anchored on the 31st does not drift
+        # to the 28th for good; otherwise the new plan's cycles start here.
         plan = plans.get(account.pending_plan_id)
-        renewed = start_cycle(connection, account, plan, anchor=boundary, index=0, now=now)
+        if plan.is_recurring() and plan.period is plans.get(account.plan_id).period:
+            anchor, index = account.anchor_at, account.cycle_index + 1
+        else:
+            anchor, index = boundary, 0
+        renewed = start_cycle(connection, account, plan, anchor=anchor, index=index, now=now)
     else:
         plan = plans.get(account.plan_id)
         # A long-dormant account renews its recent cycles only (bounded work).

@@ -1,0 +1,61 @@
+"""How much work each benchmark does: the full run, and a tiny one for the smoke test."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+SUITES = ("charges", "holds", "quotes", "group", "postgres", "growth", "profile")
+
+
+@dataclass(frozen=True)
+class Config:
+    rounds: int = 3  # alternating rounds per comparison; the median round is kept
+    warmup: int = 50  # untimed charges first: statement and catalog caches filled
+    charges: int = 2_000  # charges per round, per subject
+    many_accounts: int = 10_000
+    holds: int = 1_000  # hold + capture pairs per round
+    quotes: int = 50_000
+    group_charges: int = 4_000
+    group_threads: int = 64  # concurrent callers submitting to the group committer
+    group_window_seconds: float = 0.001
+    postgres_charges: int = 2_000
+    postgres_workers: tuple[int, ...] = (1, 4, 16)
+    postgres_group_writers: int = 4  # group-commit writer threads (connections) on PostgreSQL
+    growth_sizes: tuple[int, ...] = (100_000, 1_000_000)
+    growth_accounts: int = 1_000
+    growth_heavy_share: float = 0.10  # the heavy account's share of the ledger
+    growth_charges: int = 1_000
+    report_repeats: int = 50
+    profile_charges: int = 2_000
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+FULL = Config()
+
+# Everything once, with counts small enough for the test suite (a few seconds).
+QUICK = Config(
+    rounds=1,
+    warmup=2,
+    charges=10,
+    many_accounts=8,
+    holds=5,
+    quotes=200,
+    group_charges=24,
+    group_threads=4,
+    postgres_charges=8,
+    postgres_workers=(1, 2),
+    postgres_group_writers=2,
+    growth_sizes=(200,),
+    growth_accounts=5,
+    growth_charges=10,
+    report_repeats=3,
+    profile_charges=10,
+)
+
+
+def with_ten_million(config: Config) -> Config:
+    """The 10^7-entry ledger too: about ten minutes of seeding on a laptop."""
+    return replace(config, growth_sizes=(*config.growth_sizes, 10_000_000))

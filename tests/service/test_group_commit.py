@@ -1,0 +1,282 @@
+"""Group commit and ``charge_many``: many charges in one transaction, each with its own answer,
+and exactly the rules of a single charge (on SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from gencredits import (
+    Entry,
+    Gencredits,
+    IdempotencyConflict,
+    InsufficientCredits,
+    InvalidRequest,
+    NotFound,
+    OutOfRange,
+    QuoteRequest,
+    UnknownModel,
+)
+from gencredits.service import group_commit, spending
+from gencredits.service.context import Context
+from gencredits.service.group_commit import ChargeItem, GroupCommitter, charge_many
+from gencredits.store.engine import read_transaction
+from gencredits.store.tables import entries, refused_charges
+
+FLUX = QuoteRequest.single("flux-2-pro")  # 5 credits
+FLUX_4 = QuoteRequest.single("flux-2-pro", outputs=4)  # 18 credits
+
+
+def context_of(credits: Gencredits) -> Context:
+    return credits._context
+
+
+def count(credits: Gencredits, statement: Any) -> int:
+    with read_transaction(credits.engine) as connection:
+        return int(connection.execute(statement).scalar_one())
+
+
+def charge_entries(credits: Gencredits, account_id: str) -> int:
+    return count(
+        credits,
+        select(func.count()).where(entries.c.account_id == account_id, entries.c.kind == "charge"),
+    )
+
+
+@pytest.fixture
+def committer(credits: Gencredits) -> Iterator[GroupCommitter]:
+    with GroupCommitter(context_of(credits), window_seconds=0.002) as started:
+        yield started
+
+
+def test_charge_many_gives_each_item_its_own_outcome(credits: Gencredits) -> None:
+    credits.create_account("ana", name="Ana", plan="pro")  # 1,000 credits
+    credits.charge("ana", FLUX, idempotency_key="before")
+    items = [
+        ChargeItem("ana", FLUX_4, "one"),
+        ChargeItem("ana", QuoteRequest.single("flux-2-max", count=100), "too-much"),
+        ChargeItem("ana", FLUX, "two"),
+        ChargeItem("ana", FLUX_4, "before"),  # the key of an earlier charge, other payload
+        ChargeItem("ana", FLUX_4, "one"),  # a replay inside the batch
+        ChargeItem("nobody", FLUX, "three"),
+        ChargeItem("ana", QuoteRequest.single("no-such-model"), "four"),
+    ]
+    outcomes = charge_many(context_of(credits), items)
+    one, too_much, two, conflict, replay, missing, unknown = outcomes
+    assert isinstance(one, Entry) and one.amount_credits == 18
+    assert isinstance(too_much, InsufficientCredits) and too_much.required == 1200
+    assert isinstance(two, Entry) and two.amount_credits == 5
+    assert isinstance(conflict, IdempotencyConflict)
+    assert replay == one
+    assert isinstance(missing, NotFound)
+    assert isinstance(unknown, UnknownModel)
+    assert credits.account("ana").available_credits == 1000 - 5 - 18 - 5
+    assert charge_entries(credits, "ana") == 3
+    assert count(credits, select(func.count()).select_from(refused_charges)) == 1
+    assert credits.verify().ok
+
+
+def test_entries_returned_are_the_entries_stored(credits: Gencredits) -> None:
+    credits.create_account("ana", name="Ana", plan="pro")
+    outcomes = charge_many(
+        context_of(credits),
+        [ChargeItem("ana", FLUX_4, "a", project="launch", job_ref="job-1")]
+        + [ChargeItem("ana", FLUX, f"k{n}") for n in range(3)],
+    )
+    for outcome in outcomes:
+        assert isinstance(outcome, Entry)
+        assert credits.entry(outcome.id) == outcome
+    single = credits.charge("ana", FLUX_4, idempotency_key="single", project="launch")
+    assert credits.entry(single.id) == single
+
+
+def test_a_replay_after_the_model_was_switched_off_gets_its_entry(
+    credits: Gencredits, committer: GroupCommitter
+) -> None:
+    credits.create_account("ana", name="Ana", plan="pro")
+    first = credits.charge("ana", FLUX, idempotency_key="before")
+    entry = credits.catalog().get("flux-2-pro")
+    credits.put_catalog_entry(replace(entry, active=False))
+    assert charge_many(context_of(credits), [ChargeItem("ana", FLUX, "before")]) == [first]
+    assert committer.charge("ana", FLUX, idempotency_key="before") == first
+    (refused,) = charge_many(context_of(credits), [ChargeItem("ana", FLUX, "new")])
+    assert isinstance(refused, InvalidRequest)
+    assert credits.account("ana").available_credits == 995
+
+
+def test_a_failing_item_is_rolled_back_alone(
+    credits: Gencredits, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    credits.create_account("ana", name="Ana", plan="pro")
+    credits.create_account("bob", name="Bob", plan="pro")
+    original = spending.apply_charge
+
+    def broken_for_bob(connection: Any, account: Any, pending: Any) -> Any:
+        result = original(connection, account, pending)  # writes, then fails
+        if pending.account_id == "bob":
+            raise RuntimeError("a bug after the writes")
+        return result
+
+    monkeypatch.setattr(spending, "apply_charge", broken_for_bob)
+    pending = [
+        group_commit.prepare(context_of(credits), ChargeItem(account_id, FLUX, f"{account_id}-1"))
+        for account_id in ("ana", "bob", "ana")
+    ]
+    first, failed, third = group_commit.apply_batch(context_of(credits), pending)
+    assert isinstance(failed, RuntimeError)
+    assert isinstance(first, Entry) and third == first  # the same key replays
+    assert credits.account("bob").available_credits == 1000
+    assert charge_entries(credits, "bob") == 0
+    assert credits.account("ana").available_credits == 995
+    assert credits.verify().ok
+
+
+def test_threads_hammering_one_account_never_overdraw(
+    credits: Gencredits, committer: GroupCommitter
+) -> None:
+    credits.create_account("ana", name="Ana", plan="pro")  # 1,000 credits: 200 charges of 5
+    workers, per_worker = 8, 40
+    accepted: list[tuple[str, Entry]] = []
+    refused: list[InsufficientCredits] = []
+    lock = threading.Lock()
+
+    def work(worker: int) -> None:
+        for number in range(per_worker):
+            # Every third key is shared by two workers: one charge, replayed to the other.
+            key = f"shared-{number}" if number % 3 == 0 else f"w{worker}-{number}"
+            try:
+                entry = committer.charge("ana", FLUX, idempotency_key=key)
+            except InsufficientCredits as error:
+                with lock:
+                    refused.append(error)
+            else:
+                with lock:
+                    accepted.append((key, entry))
+
+    threads = [threading.Thread(target=work, args=(worker,)) for worker in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(accepted) + len(refused) == workers * per_worker
+    by_key: dict[str, set[int]] = {}
+    for key, entry in accepted:
+        by_key.setdefault(key, set()).add(entry.id)
+    assert all(len(ids) == 1 for ids in by_key.values()), "one entry per key"
+    charged = len(by_key)
+    assert charged == 200, "every credit spent, none twice"
+    assert charge_entries(credits, "ana") == charged
+    account = credits.account("ana")
+    assert account.available_credits == 1000 - 5 * charged == 0
+    assert all(error.required == 5 for error in refused)
+    assert committer.batches < committer.charges, "charges shared transactions"
+    assert credits.verify().ok
+
+
+def test_several_writers_share_the_accounts_out(credits: Gencredits) -> None:
+    ids = [f"acct-{number}" for number in range(6)]
+    for account_id in ids:
+        credits.create_account(account_id, name=account_id, plan="pro")
+    outcomes: list[Entry | BaseException] = []
+    lock = threading.Lock()
+
+    with GroupCommitter(context_of(credits), writers=3) as committer:
+
+        def work(worker: int) -> None:
+            for number in range(30):
+                account_id = ids[(worker + number) % len(ids)]
+                try:
+                    entry: Entry | BaseException = committer.charge(
+                        account_id, FLUX_4, idempotency_key=f"{worker}-{number}"
+                    )
+                except InsufficientCredits as error:
+                    entry = error
+                with lock:
+                    outcomes.append(entry)
+
+        threads = [threading.Thread(target=work, args=(worker,)) for worker in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    accepted = [outcome for outcome in outcomes if isinstance(outcome, Entry)]
+    assert len(outcomes) == 180 and len(accepted) == 180  # 30 charges of 18 per account
+    for account_id in ids:
+        assert credits.account(account_id).available_credits == 1000 - 30 * 18
+    assert credits.verify().ok
+
+
+def test_concurrent_replays_get_the_same_entry(
+    credits: Gencredits, committer: GroupCommitter
+) -> None:
+    credits.create_account("ana", name="Ana", plan="pro")
+    results: list[Entry | BaseException] = []
+    barrier = threading.Barrier(6)
+
+    def work(request: QuoteRequest) -> None:
+        barrier.wait()
+        try:
+            results.append(committer.charge("ana", request, idempotency_key="same"))
+        except IdempotencyConflict as error:
+            results.append(error)
+
+    requests = [FLUX] * 5 + [FLUX_4]
+    threads = [threading.Thread(target=work, args=(request,)) for request in requests]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    kinds = Counter(type(result).__name__ for result in results)
+    assert charge_entries(credits, "ana") == 1
+    entries_seen = {result.id for result in results if isinstance(result, Entry)}
+    assert len(entries_seen) == 1
+    # Whichever payload came first won the key; the other payload is refused.
+    assert kinds["IdempotencyConflict"] in (1, 5)
+    assert credits.verify().ok
+
+
+def test_bad_input_is_refused_in_the_callers_thread(
+    credits: Gencredits, committer: GroupCommitter
+) -> None:
+    credits.create_account("ana", name="Ana", plan="pro")
+    with pytest.raises(UnknownModel):
+        committer.charge("ana", QuoteRequest.single("no-such-model"), idempotency_key="x")
+    with pytest.raises(InvalidRequest):
+        committer.charge("ana", FLUX, idempotency_key="")
+    assert committer.charges == 0
+
+
+def test_closing_applies_what_was_submitted(credits: Gencredits) -> None:
+    credits.create_account("ana", name="Ana", plan="pro")
+    ctx = context_of(credits)
+    committer = GroupCommitter(ctx, window_seconds=0.05)
+    futures = [
+        committer.submit(group_commit.prepare(ctx, ChargeItem("ana", FLUX, f"k{n}")))
+        for n in range(5)
+    ]
+    committer.close()
+    assert all(isinstance(future.result(timeout=0), Entry) for future in futures)
+    assert committer.batches == 1
+    with pytest.raises(RuntimeError):
+        committer.submit(group_commit.prepare(ctx, ChargeItem("ana", FLUX, "late")))
+
+
+def test_limits(credits: Gencredits) -> None:
+    ctx = context_of(credits)
+    with pytest.raises(OutOfRange):
+        charge_many(ctx, [])
+    with pytest.raises(OutOfRange):
+        charge_many(ctx, [ChargeItem("ana", FLUX, None)] * (group_commit.MAX_BATCH_ITEMS + 1))
+    with pytest.raises(InvalidRequest):
+        GroupCommitter(ctx, window_seconds=1.0)
+    with pytest.raises(OutOfRange):
+        GroupCommitter(ctx, max_items=0)
+    with pytest.raises(OutOfRange):
+        GroupCommitter(ctx, writers=group_commit.MAX_WRITERS + 1)
