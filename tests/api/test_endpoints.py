@@ -220,3 +220,12 @@ def test_provider_costs_are_the_operators_alone(live: LiveServer, api: httpx.Cli
     assert operator_view["provider_cost"] == "0.03"
     assert creator_view["provider_cost"] is None
     assert all(m["provider_cost"] is None for m in creator.get("/v1/catalog").json()["models"])
+
+
+def test_the_docs_render_from_local_files(live: LiveServer) -> None:
+    anonymous = live.anonymous()
+    page = anonymous.get("/docs")
+    assert page.status_code == 200
+    assert "/docs-static/swagger-ui-bundle.js" in page.text and "cdn" not in page.text.lower()
+    script = anonymous.get("/docs-static/swagger-ui-bundle.js")
+    assert script.status_code == 200 and len(script.content) > 100_000

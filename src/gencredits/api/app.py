@@ -71,6 +71,8 @@ def create_app(credits: Gencredits, settings: ApiSettings | None = None) -> Fast
         version=__version__,
         summary="Credits for generative-AI products: catalog, quotes, balances, safe charging.",
         lifespan=lifespan,
+        docs_url=None,  # served below from local files: nothing loads from a CDN
+        redoc_url=None,
         dependencies=[Depends(no_nul_characters)],
         responses={
             401: {"model": problems_model(), "description": "Missing, unknown or revoked key"},
@@ -92,6 +94,7 @@ def create_app(credits: Gencredits, settings: ApiSettings | None = None) -> Fast
         app.include_router(module.router)
     app.add_middleware(RequestMiddleware, metrics=app.state.metrics,
                        max_body_bytes=settings.max_body_bytes)
+    install_docs(app)
     return app
 
 
@@ -123,3 +126,24 @@ async def _deliver_forever(
             await asyncio.to_thread(dispatcher.run_once, credits.clock.now())
         except Exception:
             log.exception("webhook delivery failed")
+
+
+def install_docs(app: FastAPI) -> None:
+    """Swagger UI at ``/docs``, its script and styles served from the installed
+    ``swagger-ui-bundle`` package, so the docs render offline."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.responses import HTMLResponse
+    from fastapi.staticfiles import StaticFiles
+    from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
+
+    app.mount("/docs-static", StaticFiles(directory=str(swagger_ui_path)), name="docs-static")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="gencredits API",
+            swagger_js_url="/docs-static/swagger-ui-bundle.js",
+            swagger_css_url="/docs-static/swagger-ui.css",
+            swagger_favicon_url="data:,",
+        )
