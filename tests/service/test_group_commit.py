@@ -280,3 +280,18 @@ def test_limits(credits: Gencredits) -> None:
         GroupCommitter(ctx, max_items=0)
     with pytest.raises(OutOfRange):
         GroupCommitter(ctx, writers=group_commit.MAX_WRITERS + 1)
+
+
+def test_the_library_offers_the_batch_and_the_group_committer(credits: Gencredits) -> None:
+    credits.create_account("batch", name="Batch", plan="pro")
+    items = [
+        ChargeItem("batch", QuoteRequest.single("flux-2-max", count=40), f"k{n}")  # 480 each
+        for n in range(3)
+    ]
+    outcomes = credits.charge_many(items)
+    assert [type(o).__name__ for o in outcomes] == ["Entry", "Entry", "InsufficientCredits"]
+    with credits.group_committer(window_seconds=0.001) as committer:
+        entry = committer.charge("batch", QuoteRequest.single("nano-banana-2"),
+                                 idempotency_key="g1")
+    assert entry.balance_after == 1000 - 960 - 1
+    assert credits.verify().ok

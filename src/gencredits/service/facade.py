@@ -12,6 +12,7 @@ Every method is one unit of work. Operating errors are the exceptions of
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -31,10 +32,11 @@ from gencredits.domain.advice import (
     PlanAdvice,
 )
 from gencredits.domain.catalog import Catalog, CatalogEntry, Kind
+from gencredits.domain.errors import GencreditsError
 from gencredits.domain.ledger import AccountKind, Entry, GrantSource, Hold
 from gencredits.domain.plans import Plan, Plans
 from gencredits.domain.pricing import Quote, QuoteRequest
-from gencredits.service import accounts, audit, spending
+from gencredits.service import accounts, audit, group_commit, spending
 from gencredits.service import advice as advice_service
 from gencredits.service.accounts import AccountView, PlanChangeResult
 from gencredits.service.advice import MarginReport
@@ -42,6 +44,7 @@ from gencredits.service.audit import Page, SweepResult, VerifyReport
 from gencredits.service.catalogs import CatalogStore
 from gencredits.service.clock import Clock, clock_from_environment
 from gencredits.service.context import Context
+from gencredits.service.group_commit import ChargeItem, GroupCommitter
 from gencredits.service.plan_store import PlanStore
 from gencredits.service.reports import UsageReport
 from gencredits.service.spending import Settlement, Transfer
@@ -179,6 +182,17 @@ class Gencredits:
         options.setdefault("idempotency_key", None)
         options.setdefault("actor", OPERATOR)
         return spending.charge(self._context, account_id, request, **options)
+
+    def charge_many(self, items: Sequence[ChargeItem]) -> list[Entry | GencreditsError]:
+        """Settle many charges in one transaction (one commit), each in its own savepoint:
+        one entry or one error per item, in order; idempotent and never overdrawn, exactly as
+        :meth:`charge`."""
+        return group_commit.charge_many(self._context, items)
+
+    def group_committer(self, **options: Any) -> GroupCommitter:
+        """Charges from many threads applied in one transaction per short window (options:
+        window_seconds, max_items, writers); close it when done."""
+        return GroupCommitter(self._context, **options)
 
     def hold(self, account_id: str, request: QuoteRequest, **options: Any) -> Hold:
         """Options: idempotency_key, price_version, ttl_seconds, project, job_ref, actor."""
