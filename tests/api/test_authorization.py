@@ -24,8 +24,7 @@ Route = tuple[str, str]
 
 PUBLIC: set[Route] = {
     ("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"), ("GET", "/problems/{code}"),
-    ("GET", "/openapi.json"), ("GET", "/docs"), ("GET", "/docs/oauth2-redirect"),
-    ("GET", "/redoc"),
+    ("GET", "/openapi.json"), ("GET", "/docs"),
 }
 
 # Routes an account key may call; those naming an account, hold or entry check it is theirs.

@@ -6,6 +6,7 @@ ledger_commands    charge, hold, capture, release, refund, grant, adjust, transf
 audit_commands     history, entry, renew, verify, topups
 serve_commands     serve, keys
 advice_commands    estimate, plan-drafts, advise model/plan, forecast, report, margins, demo
+bench_commands     bench
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from gencredits.cli import (
     account_commands,
     advice_commands,
     audit_commands,
+    bench_commands,
     catalog_commands,
     ledger_commands,
     serve_commands,
@@ -34,6 +36,7 @@ ledger_commands.register(app)
 audit_commands.register(app)
 serve_commands.register(app)
 advice_commands.register(app)
+bench_commands.register(app)
 
 
 def main() -> None:
