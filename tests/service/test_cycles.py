@@ -288,6 +288,19 @@ def test_a_downgrade_waits_for_the_renewal(credits: Gencredits, clock: ManualClo
     assert_verified(credits)
 
 
+def test_returning_to_the_free_trial_grants_no_second_trial(
+    credits: Gencredits, clock: ManualClock
+) -> None:
+    credits.create_account("tia", name="Tia", plan="free")
+    credits.change_plan("tia", "pro")
+    assert credits.change_plan("tia", "free").change is PlanChange.DOWNGRADE
+    clock.set(BOUNDARIES[0])
+    view = credits.account("tia")
+    assert (view.plan_id, view.balance_credits) == ("free", 0)
+    assert [g["amount_credits"] for g in probes.plan_grants(credits, "tia")] == [100, 1_000]
+    assert_verified(credits)
+
+
 def test_an_upgrade_back_before_renewal_only_cancels_the_downgrade(
     credits: Gencredits, clock: ManualClock
 ) -> None:
@@ -323,6 +336,7 @@ class AllowanceGrant:
     plan: str
     starts_at: datetime
     ends_at: datetime
+    granted: bool = True  # False: a cycle of the free trial after the trial was used
 
 
 @dataclass
@@ -349,12 +363,14 @@ class Subscription:
         self.grant_cycle()
 
     def grant_cycle(self) -> None:
+        # The trial is granted once per account; a later free cycle grants nothing.
+        granted = self.plan != "free" or not any(g.plan == "free" for g in self.grants)
         if self.plan == "free":
             starts_at, ends_at = self.anchor, self.anchor + timedelta(days=TRIAL_DAYS)
         else:
             starts_at = month_after(self.anchor, self.index)
             ends_at = month_after(self.anchor, self.index + 1)
-        self.grants.append(AllowanceGrant(self.plan, starts_at, ends_at))
+        self.grants.append(AllowanceGrant(self.plan, starts_at, ends_at, granted))
 
     def advance(self, now: datetime) -> None:
         while self.plan != "free" and self.current.ends_at <= now:
@@ -383,7 +399,11 @@ class Subscription:
         return PlanChange.DOWNGRADE
 
     def balance(self, now: datetime) -> int:
-        return sum(ALLOWANCE[g.plan] for g in self.grants if g.starts_at <= now < g.ends_at)
+        return sum(
+            ALLOWANCE[g.plan]
+            for g in self.grants
+            if g.granted and g.starts_at <= now < g.ends_at
+        )
 
 
 plan_ids = st.sampled_from(sorted(RANK))
@@ -443,9 +463,9 @@ def test_no_sequence_of_plan_changes_grants_a_cycle_twice(
         per_cycle = probes.plan_grants_per_cycle(credits)
         assert set(per_cycle.values()) == {1}
         assert [(g["amount_credits"], g["starts_at"], g["expires_at"]) for g in granted] == [
-            (ALLOWANCE[g.plan], g.starts_at, g.ends_at) for g in model.grants
+            (ALLOWANCE[g.plan], g.starts_at, g.ends_at) for g in model.grants if g.granted
         ]
         assert sum(g["amount_credits"] for g in granted) <= sum(
-            ALLOWANCE[g.plan] for g in model.grants
+            ALLOWANCE[g.plan] for g in model.grants if g.granted
         )
         assert_verified(credits)

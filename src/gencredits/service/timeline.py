@@ -207,7 +207,7 @@ def start_cycle(
         cycle_ends_at=ends_at,
         low_balance_credits=low_balance,
     )
-    if plan.allowance_credits > 0:
+    if plan.allowance_credits > 0 and not _once_plan_used(connection, account.id, plan):
         source = GrantSource(plan.grant_source)
         grant_id = queries.insert_grant(
             connection,
@@ -234,3 +234,24 @@ def start_cycle(
         book.event_at(ends_at)
         account = book.save()
     return account
+
+
+def _once_plan_used(connection: Connection, account_id: str, plan: Plan) -> bool:
+    """A once plan (the free trial) grants its allowance once per account: a subscriber who
+    later returns to it gets its cycle, not a second trial."""
+    if plan.is_recurring():
+        return False
+    from sqlalchemy import select
+
+    from gencredits.store.tables import grants
+
+    granted = connection.execute(
+        select(grants.c.id)
+        .where(
+            grants.c.account_id == account_id,
+            grants.c.source == plan.grant_source,
+            grants.c.cycle_number.is_not(None),
+        )
+        .limit(1)
+    ).first()
+    return granted is not None
