@@ -33,14 +33,14 @@ from gencredits.domain.errors import CatalogInvalid
 DEFAULT_CATALOG_NAME = "catalog.yaml"
 
 
-def _no_float(value: object) -> object:
+def no_float(value: object) -> object:
     if isinstance(value, float):
-        raise ValueError('write rates as integers or decimal strings such as "12.5", not floats')
+        raise ValueError('write decimals as integers or strings such as "12.5", not floats')
     return value
 
 
-Rate = Annotated[Decimal, BeforeValidator(_no_float), Field(gt=0, le=100_000)]
-Percent = Annotated[Decimal, BeforeValidator(_no_float), Field(ge=0, lt=100)]
+Rate = Annotated[Decimal, BeforeValidator(no_float), Field(gt=0, le=100_000)]
+Percent = Annotated[Decimal, BeforeValidator(no_float), Field(ge=0, lt=100)]
 
 
 class _Strict(BaseModel):
@@ -85,7 +85,7 @@ class EntrySpec(_Strict):
     strengths: list[str] = Field(default_factory=list)
     speed: int = Field(default=3, ge=1, le=5)
     active: bool = True
-    provider_cost: Annotated[Decimal, BeforeValidator(_no_float), Field(ge=0)] | None = None
+    provider_cost: Annotated[Decimal, BeforeValidator(no_float), Field(ge=0)] | None = None
     description: str = ""
 
 
@@ -163,16 +163,22 @@ def catalog_from_document(document: Any, *, source: str) -> Catalog:
 
 def load_catalog_file(path: Path | str | None = None) -> Catalog:
     """Read a YAML catalog; ``None`` reads the default shipped with the package."""
+    document, source = read_yaml_file(path, default_name=DEFAULT_CATALOG_NAME)
+    return catalog_from_document(document, source=source)
+
+
+def read_yaml_file(path: Path | str | None, *, default_name: str) -> tuple[Any, str]:
+    """A YAML data file and the name errors should give it; ``None`` reads ``default_name``
+    from the package's ``data`` folder."""
     if path is None:
-        text = resources.files("gencredits.data").joinpath(DEFAULT_CATALOG_NAME).read_text()
-        source = DEFAULT_CATALOG_NAME
-    else:
-        source = str(path)
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as error:
-            raise CatalogInvalid(f"cannot read: {error.strerror}", location=source) from None
-    return catalog_from_document(parse_yaml(text, source=source), source=source)
+        text = resources.files("gencredits.data").joinpath(default_name).read_text()
+        return parse_yaml(text, source=default_name), default_name
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise CatalogInvalid(f"cannot read: {error.strerror}", location=source) from None
+    return parse_yaml(text, source=source), source
 
 
 def parse_yaml(text: str, *, source: str) -> Any:

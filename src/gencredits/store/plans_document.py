@@ -10,7 +10,6 @@ operators define plans through the API and CLI.
 from __future__ import annotations
 
 from decimal import Decimal
-from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -28,7 +27,7 @@ from gencredits.domain.plans import (
     Plan,
     Plans,
 )
-from gencredits.store.catalog_document import parse_yaml
+from gencredits.store.catalog_document import no_float, read_yaml_file
 
 DEFAULT_PLANS_NAME = "plans.yaml"
 
@@ -36,13 +35,7 @@ DEFAULT_PLANS_NAME = "plans.yaml"
 MAX_DESCRIPTION_LENGTH = 1_000
 
 
-def _no_float(value: object) -> object:
-    if isinstance(value, float):
-        raise ValueError('write prices as integers or decimal strings such as "12.99", not floats')
-    return value
-
-
-Price = Annotated[Decimal, BeforeValidator(_no_float), Field(ge=0, le=MAX_PRICE)]
+Price = Annotated[Decimal, BeforeValidator(no_float), Field(ge=0, le=MAX_PRICE)]
 
 
 class PlanSpec(BaseModel):
@@ -71,16 +64,8 @@ class PlansSpec(BaseModel):
 
 def load_plans_file(path: Path | str | None = None) -> Plans:
     """Read a YAML plans file; ``None`` reads the default shipped with the package."""
-    if path is None:
-        text = resources.files("gencredits.data").joinpath(DEFAULT_PLANS_NAME).read_text()
-        source = DEFAULT_PLANS_NAME
-    else:
-        source = str(path)
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as error:
-            raise CatalogInvalid(f"cannot read: {error.strerror}", location=source) from None
-    return plans_from_document(parse_yaml(text, source=source), source=source)
+    document, source = read_yaml_file(path, default_name=DEFAULT_PLANS_NAME)
+    return plans_from_document(document, source=source)
 
 
 def plans_from_document(document: Any, *, source: str) -> Plans:
