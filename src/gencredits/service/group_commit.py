@@ -106,15 +106,15 @@ def prepare_or_replay(ctx: Context, item: ChargeItem) -> PendingCharge | Entry:
     try:
         return prepare(ctx, item)
     except InvalidRequest:
-        payload = spending._charge_payload(
+        payload = spending.charge_payload(
             item.request, item.project, item.job_ref, item.price_version
         )
-        replayed = spending._replayed(
-            ctx, item.account_id, item.idempotency_key, "charge", payload, Entry.from_dict
+        first = spending.replayed(
+            ctx, item.account_id, item.idempotency_key, "charge", payload, spending.stored_charge
         )
-        if replayed is None:
+        if first is None:
             raise
-        return replayed
+        return first
 
 
 def charge_many(ctx: Context, items: Sequence[ChargeItem]) -> list[Entry | GencreditsError]:

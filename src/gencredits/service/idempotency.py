@@ -57,9 +57,9 @@ def run_once(
     digest = request_hash(operation, payload)
     stored = find_idempotency_key(connection, scope, key)
     if stored is not None:
-        if stored["request_hash"] != digest:
+        if stored.request_hash != digest:
             raise IdempotencyConflict(key)
-        return decode(stored["response"])
+        return decode(stored.response)
     result = perform()
     insert_idempotency_key(
         connection,
@@ -92,9 +92,9 @@ def replay_of(
     stored = find_idempotency_key(connection, scope, key)
     if stored is None:
         return None
-    if stored["request_hash"] != request_hash(operation, payload):
+    if stored.request_hash != request_hash(operation, payload):
         raise IdempotencyConflict(key)
-    return decode(stored["response"])
+    return decode(stored.response)
 
 
 def purge_keys(connection: Connection, now: datetime) -> int:

@@ -80,10 +80,13 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def on_begin(connection: Connection) -> None:
+        # Straight to the driver: through exec_driver_sql this cost 30 µs of a charge's CPU.
+        driver = connection.connection.driver_connection
+        assert driver is not None
         if connection.get_execution_options().get("gencredits_read_only"):
-            connection.exec_driver_sql("BEGIN")
+            driver.execute("BEGIN")
         else:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            driver.execute("BEGIN IMMEDIATE")
 
 
 @contextmanager

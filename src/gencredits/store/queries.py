@@ -33,6 +33,7 @@ from gencredits.domain.ledger import (
     HoldStatus,
 )
 from gencredits.store.engine import is_sqlite
+from gencredits.store.prepared import Prepared
 from gencredits.store.tables import (
     accounts,
     entries,
@@ -65,28 +66,28 @@ class AccountRow:
         return self.available_credits + self.held_credits
 
 
-def _account(row: RowMapping) -> AccountRow:
-    return AccountRow(**{name: row[name] for name in AccountRow.__slots__})
-
-
-# The statements of the charge's hot path are built once, with bound parameters: building a
-# Core statement (and its cache key) per call cost 60-120 us each, more than running it
-# (benchmarks/RESULTS.md). Parameter names avoid column names, which UPDATE reserves.
-_SELECT_ACCOUNT = select(accounts).where(accounts.c.id == bindparam("p_account_id"))
-_SELECT_ACCOUNT_FOR_UPDATE = _SELECT_ACCOUNT.with_for_update()
+# The statements of the charge's hot path are built once, with bound parameters, and run
+# through the driver (store/prepared.py): building a Core statement per call cost 60-120 us
+# each, and SQLAlchemy's execution path as much again as the driver's (benchmarks/RESULTS.md).
+# Parameter names avoid column names, which UPDATE reserves.
+_SELECT_ACCOUNT = select(*(accounts.c[name] for name in AccountRow.__slots__)).where(
+    accounts.c.id == bindparam("p_account_id")
+)
+_READ_ACCOUNT = Prepared(_SELECT_ACCOUNT)
+_LOCK_ACCOUNT = Prepared(_SELECT_ACCOUNT.with_for_update())
 
 
 def lock_account(connection: Connection, account_id: str) -> AccountRow | None:
     """Read an account and lock its row until commit (a no-op lock under SQLite's
     ``BEGIN IMMEDIATE``, which already holds the database's write lock)."""
-    statement = _SELECT_ACCOUNT if is_sqlite(connection) else _SELECT_ACCOUNT_FOR_UPDATE
-    row = connection.execute(statement, {"p_account_id": account_id}).mappings().first()
-    return None if row is None else _account(row)
+    statement = _READ_ACCOUNT if is_sqlite(connection) else _LOCK_ACCOUNT
+    row = statement.first(connection, {"p_account_id": account_id})
+    return None if row is None else AccountRow(*row)
 
 
 def read_account(connection: Connection, account_id: str) -> AccountRow | None:
-    row = connection.execute(_SELECT_ACCOUNT, {"p_account_id": account_id}).mappings().first()
-    return None if row is None else _account(row)
+    row = _READ_ACCOUNT.first(connection, {"p_account_id": account_id})
+    return None if row is None else AccountRow(*row)
 
 
 _APPLY_DELTA = (
@@ -99,13 +100,16 @@ _APPLY_DELTA = (
 )
 _NEXT_EVENT_BOUND = bindparam("p_next_event_at", type_=accounts.c.next_event_at.type)
 _APPLY_DELTA_AND_EVENT = {
-    "sqlite": _APPLY_DELTA.values(
-        next_event_at=func.min(accounts.c.next_event_at, _NEXT_EVENT_BOUND)
+    "sqlite": Prepared(
+        _APPLY_DELTA.values(next_event_at=func.min(accounts.c.next_event_at, _NEXT_EVENT_BOUND))
     ),
-    "postgresql": _APPLY_DELTA.values(
-        next_event_at=func.least(accounts.c.next_event_at, _NEXT_EVENT_BOUND)
+    "postgresql": Prepared(
+        _APPLY_DELTA.values(
+            next_event_at=func.least(accounts.c.next_event_at, _NEXT_EVENT_BOUND)
+        )
     ),
 }
+_APPLY_DELTA_ONLY = Prepared(_APPLY_DELTA)
 
 
 def apply_account_delta(
@@ -122,11 +126,12 @@ def apply_account_delta(
         "p_held_delta": held_delta,
     }
     if next_event_at is None:
-        connection.execute(_APPLY_DELTA, parameters)
-        return
-    parameters["p_next_event_at"] = next_event_at
-    statement = _APPLY_DELTA_AND_EVENT["sqlite" if is_sqlite(connection) else "postgresql"]
-    connection.execute(statement, parameters)
+        changed = _APPLY_DELTA_ONLY.execute(connection, parameters)
+    else:
+        parameters["p_next_event_at"] = next_event_at
+        statement = _APPLY_DELTA_AND_EVENT["sqlite" if is_sqlite(connection) else "postgresql"]
+        changed = statement.execute(connection, parameters)
+    assert changed == 1, f"account {account_id} is gone"
 
 
 def update_account(connection: Connection, account_id: str, **values: Any) -> None:
@@ -136,23 +141,23 @@ def update_account(connection: Connection, account_id: str, **values: Any) -> No
 # --- grants ----------------------------------------------------------------------------------
 
 
-_LIVE_GRANTS = select(
+_LIVE_GRANTS = Prepared(select(
     grants.c.id, grants.c.remaining_credits, grants.c.priority, grants.c.expires_at
 ).where(
     grants.c.account_id == bindparam("p_account_id"),
     grants.c.expired.is_(False),
     grants.c.remaining_credits > 0,
     or_(grants.c.expires_at.is_(None), grants.c.expires_at > bindparam("p_now")),
-)
+))
 
 
 def live_grants(connection: Connection, account_id: str, now: datetime) -> list[GrantBalance]:
     """Grants with credits left that have not expired, for :func:`allocate`."""
-    rows = connection.execute(_LIVE_GRANTS, {"p_account_id": account_id, "p_now": now}).all()
-    return [GrantBalance(row[0], row[1], row[2], row[3]) for row in rows]
+    rows = _LIVE_GRANTS.rows(connection, {"p_account_id": account_id, "p_now": now})
+    return [GrantBalance(*row) for row in rows]
 
 
-_TAKE_FROM_GRANT = (
+_TAKE_FROM_GRANT = Prepared(
     update(grants)
     .where(
         grants.c.id == bindparam("p_grant_id"),
@@ -164,8 +169,8 @@ _TAKE_FROM_GRANT = (
 
 def take_from_grants(connection: Connection, allocations: Sequence[Allocation]) -> None:
     for grant_id, credits in allocations:
-        result = connection.execute(_TAKE_FROM_GRANT, {"p_grant_id": grant_id, "p_take": credits})
-        assert result.rowcount == 1, f"grant {grant_id} could not give {credits}"
+        changed = _TAKE_FROM_GRANT.execute(connection, {"p_grant_id": grant_id, "p_take": credits})
+        assert changed == 1, f"grant {grant_id} could not give {credits}"
 
 
 def return_to_grants(connection: Connection, allocations: Sequence[Allocation]) -> None:
@@ -365,8 +370,12 @@ def _entry(row: Mapping[Any, Any]) -> Entry:
     )
 
 
-_INSERT_ENTRY = insert(entries).returning(entries.c.id)
 _ENTRY_COLUMNS = tuple(entries.c.keys())
+_INSERT_ENTRY = Prepared(
+    insert(entries)
+    .values({name: bindparam(name) for name in _ENTRY_COLUMNS if name != "id"})
+    .returning(entries.c.id)
+)
 
 
 def insert_entry(connection: Connection, **values: Any) -> Entry:
@@ -379,8 +388,10 @@ def insert_entry(connection: Connection, **values: Any) -> Entry:
     values["grants"] = [list(allocation) for allocation in values.get("grants", ())]
     unknown = values.keys() - set(_ENTRY_COLUMNS)
     assert not unknown, f"entries have no column {sorted(unknown)}"
-    entry_id = connection.execute(_INSERT_ENTRY, values).scalar_one()
     row: dict[str, Any] = dict.fromkeys(_ENTRY_COLUMNS) | values
+    written = _INSERT_ENTRY.first(connection, row)
+    assert written is not None
+    entry_id = written[0]
     row["id"] = int(entry_id)
     row["effective_at"] = values["effective_at"].astimezone(UTC)
     row["created_at"] = values["created_at"].astimezone(UTC)
@@ -479,15 +490,52 @@ def project_usage(connection: Connection, account_id: str, project: str, since: 
 # --- idempotency -----------------------------------------------------------------------------
 
 
-_FIND_KEY = select(idempotency_keys).where(
-    idempotency_keys.c.scope == bindparam("p_scope"), idempotency_keys.c.key == bindparam("p_key")
+@dataclass(frozen=True, slots=True)
+class StoredKey:
+    operation: str
+    request_hash: str
+    response: Any
+
+
+_FIND_KEY = Prepared(
+    select(
+        idempotency_keys.c.operation,
+        idempotency_keys.c.request_hash,
+        idempotency_keys.c.response,
+    ).where(
+        idempotency_keys.c.scope == bindparam("p_scope"),
+        idempotency_keys.c.key == bindparam("p_key"),
+    )
 )
-_INSERT_KEY = insert(idempotency_keys)
+_KEY_COLUMNS = ("scope", "key", "operation", "request_hash", "response", "created_at")
+_INSERT_KEY = Prepared(
+    insert(idempotency_keys).values({name: bindparam(name) for name in _KEY_COLUMNS})
+)
 
 
-def find_idempotency_key(connection: Connection, scope: str, key: str) -> RowMapping | None:
-    return connection.execute(_FIND_KEY, {"p_scope": scope, "p_key": key}).mappings().first()
+def find_idempotency_key(connection: Connection, scope: str, key: str) -> StoredKey | None:
+    row = _FIND_KEY.first(connection, {"p_scope": scope, "p_key": key})
+    return None if row is None else StoredKey(*row)
 
 
-def insert_idempotency_key(connection: Connection, **values: Any) -> None:
-    connection.execute(_INSERT_KEY, values)
+def insert_idempotency_key(
+    connection: Connection,
+    *,
+    scope: str,
+    key: str,
+    operation: str,
+    request_hash: str,
+    response: Any,
+    created_at: datetime,
+) -> None:
+    _INSERT_KEY.execute(
+        connection,
+        {
+            "scope": scope,
+            "key": key,
+            "operation": operation,
+            "request_hash": request_hash,
+            "response": response,
+            "created_at": created_at,
+        },
+    )

@@ -1,0 +1,122 @@
+"""The hot path's statements, compiled once per dialect and run on the driver's connection.
+
+A prebuilt SQLAlchemy Core statement still pays for SQLAlchemy's execution machinery on every
+call (the compiled-cache look-up, execution context, events, result wrapping): 14 µs for a
+one-row UPDATE that the driver runs in 6 µs (benchmarks/RESULTS.md). :class:`Prepared` keeps
+the statement written as Core (so it is the same SQL SQLAlchemy would send, for SQLite and
+PostgreSQL alike) but compiles it once per dialect and sends the string straight to the DBAPI
+connection of the caller's :class:`~sqlalchemy.Connection`, inside the caller's transaction.
+Parameters and result columns go through the very bind and result processors of their column
+types (UTC datetimes, JSON, booleans), so values are what ``Connection.execute`` would give.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.engine import Dialect
+from sqlalchemy.sql import ClauseElement
+
+Processor = Callable[[Any], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    sql: str
+    names: tuple[str, ...]  # the parameters, in the order the SQL needs them
+    positional: bool
+    literals: dict[str, Any]  # values the statement was written with (``remaining > 0``)
+    bind_processors: tuple[tuple[int, Processor], ...]  # (position, processor)
+    result_processors: tuple[tuple[int, Processor], ...]  # (column, processor)
+
+    def parameters(self, values: Mapping[str, Any]) -> list[Any] | dict[str, Any]:
+        if self.literals:
+            values = self.literals | dict(values)
+        try:
+            processed = [values[name] for name in self.names]
+        except KeyError as missing:
+            raise KeyError(f"the statement needs a value for {missing}") from None
+        for position, process in self.bind_processors:
+            processed[position] = process(processed[position])
+        if self.positional:
+            return processed
+        return dict(zip(self.names, processed, strict=True))
+
+    def row(self, raw: Any) -> tuple[Any, ...]:
+        if not self.result_processors:
+            return tuple(raw)
+        row = list(raw)
+        for position, process in self.result_processors:
+            if row[position] is not None:
+                row[position] = process(row[position])
+        return tuple(row)
+
+
+class Prepared:
+    """A Core statement run through the driver: ``execute`` for writes, ``rows``/``first``
+    for reads (tuples in the statement's column order)."""
+
+    __slots__ = ("_by_dialect", "statement")
+
+    def __init__(self, statement: ClauseElement) -> None:
+        self.statement = statement
+        self._by_dialect: dict[int, _Compiled] = {}
+
+    def _compiled(self, dialect: Dialect) -> _Compiled:
+        found = self._by_dialect.get(id(dialect))
+        if found is None:
+            found = self._compile(dialect)
+            self._by_dialect[id(dialect)] = found
+        return found
+
+    def _compile(self, dialect: Dialect) -> _Compiled:
+        compiled: Any = self.statement.compile(dialect=dialect)
+        names = tuple(compiled.positiontup if dialect.positional else compiled.binds)
+        by_name = compiled._bind_processors
+        # A bare bindparam() must be given; a value the statement was written with is used
+        # as it is.
+        literals = {
+            name: compiled.binds[name].effective_value
+            for name in names
+            if not compiled.binds[name].required
+        }
+        bind_processors = tuple(
+            (position, by_name[name]) for position, name in enumerate(names) if name in by_name
+        )
+        columns = getattr(compiled, "_result_columns", None) or []
+        result_processors = []
+        for position, column in enumerate(columns):
+            process = column.type._cached_result_processor(dialect, None)
+            if process is not None:
+                result_processors.append((position, process))
+        return _Compiled(
+            compiled.string,
+            names,
+            dialect.positional,
+            literals,
+            bind_processors,
+            tuple(result_processors),
+        )
+
+    def _cursor(self, connection: Connection, values: Mapping[str, Any]) -> tuple[Any, _Compiled]:
+        compiled = self._compiled(connection.dialect)
+        driver = connection.connection.driver_connection
+        assert driver is not None, "the connection is closed"
+        return driver.execute(compiled.sql, compiled.parameters(values)), compiled
+
+    def execute(self, connection: Connection, values: Mapping[str, Any]) -> int:
+        """Run a write; returns the number of rows it changed."""
+        cursor, _ = self._cursor(connection, values)
+        return int(cursor.rowcount)
+
+    def rows(self, connection: Connection, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        cursor, compiled = self._cursor(connection, values)
+        return [compiled.row(raw) for raw in cursor.fetchall()]
+
+    def first(self, connection: Connection, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        cursor, compiled = self._cursor(connection, values)
+        raw = cursor.fetchone()
+        return None if raw is None else compiled.row(raw)
