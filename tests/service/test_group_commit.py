@@ -7,17 +7,22 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from gencredits import (
     Entry,
     Gencredits,
+    GencreditsError,
     IdempotencyConflict,
     InsufficientCredits,
     InvalidRequest,
+    ManualClock,
     NotFound,
     OutOfRange,
     QuoteRequest,
@@ -28,6 +33,7 @@ from gencredits.service.context import Context
 from gencredits.service.group_commit import ChargeItem, GroupCommitter, charge_many
 from gencredits.store.engine import read_transaction
 from gencredits.store.tables import entries, refused_charges
+from gencredits.store.tables import events as events_table
 
 FLUX = QuoteRequest.single("flux-2-pro")  # 5 credits
 FLUX_4 = QuoteRequest.single("flux-2-pro", outputs=4)  # 18 credits
@@ -115,15 +121,16 @@ def test_a_failing_item_is_rolled_back_alone(
 ) -> None:
     credits.create_account("ana", name="Ana", plan="pro")
     credits.create_account("bob", name="Bob", plan="pro")
-    original = spending.apply_charge
+    original = spending.AccountCharges.charge
 
-    def broken_for_bob(connection: Any, account: Any, pending: Any) -> Any:
-        result = original(connection, account, pending)  # writes, then fails
+    def broken_for_bob(charges: Any, pending: Any) -> Any:
+        result = original(charges, pending)  # writes, then fails
         if pending.account_id == "bob":
             raise RuntimeError("a bug after the writes")
         return result
 
-    monkeypatch.setattr(spending, "apply_charge", broken_for_bob)
+    # Batched first (fails, rolled back to the batch's savepoint), then one by one.
+    monkeypatch.setattr(spending.AccountCharges, "charge", broken_for_bob)
     pending = [
         group_commit.prepare(context_of(credits), ChargeItem(account_id, FLUX, f"{account_id}-1"))
         for account_id in ("ana", "bob", "ana")
@@ -295,3 +302,101 @@ def test_the_library_offers_the_batch_and_the_group_committer(credits: Gencredit
                                  idempotency_key="g1")
     assert entry.balance_after == 1000 - 960 - 1
     assert credits.verify().ok
+
+
+# --- a batch is its charges one after another ------------------------------------------------
+
+BATCH_REQUESTS = (FLUX, FLUX_4, QuoteRequest.single("flux-2-pro", outputs=2))
+BATCH_PLANS = ("pro", "free", "pro")  # free: 100 trial credits that lapse after 14 days
+BATCH_CAP = ("promo", 40)  # the third account caps project "promo" at 40 credits
+_examples = Counter[str]()
+Step = tuple[int, int, str | None, str | None, int]
+
+
+def _comparable(outcome: Any) -> tuple[Any, ...]:
+    """An outcome without its database ids: the two sides' entries and grants differ in id."""
+    if isinstance(outcome, Entry):
+        return (
+            "entry", outcome.kind, outcome.amount_credits, outcome.balance_after,
+            outcome.available_after, tuple(credits for _, credits in outcome.grants),
+            outcome.idempotency_key, outcome.project, outcome.effective_at, outcome.details,
+        )
+    return (type(outcome).__name__, getattr(outcome, "available", None),
+            getattr(outcome, "required", None))
+
+
+def _books(credits: Gencredits, account_id: str) -> tuple[Any, ...]:
+    view = credits.account(account_id)
+    with read_transaction(credits.engine) as connection:
+        kinds = connection.execute(
+            select(entries.c.kind, entries.c.amount_credits, entries.c.balance_after)
+            .where(entries.c.account_id == account_id)
+            .order_by(entries.c.id)
+        ).all()
+        refusals = connection.execute(
+            select(func.count()).where(refused_charges.c.account_id == account_id)
+        ).scalar_one()
+        raised = connection.execute(
+            select(events_table.c.type)
+            .where(events_table.c.account_id == account_id)
+            .order_by(events_table.c.id)
+        ).scalars().all()
+    return (view.available_credits, view.held_credits, view.plan_id, [tuple(k) for k in kinds],
+            refusals, list(raised))
+
+
+@settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.integers(0, 2),  # account
+            st.integers(0, len(BATCH_REQUESTS) - 1),  # request
+            st.one_of(st.none(), st.integers(0, 6).map(lambda n: f"key-{n}")),  # key, reused
+            st.sampled_from([None, None, "promo"]),  # project
+            st.sampled_from([0, 0, 0, 1, 60, 6 * 86_400]),  # seconds since the step before
+        ),
+        min_size=1,
+        max_size=40,
+    )
+)
+def test_a_batch_gives_what_its_charges_give_one_after_another(
+    credits: Gencredits, clock: ManualClock, steps: list[Step]
+) -> None:
+    """Differential: the same charges, at the same moments, applied one by one on three
+    accounts and as one batch on three twins. Every outcome (entry, refusal, replay,
+    idempotency conflict), balance, entry, refusal note and event must be the same, across
+    renewals and the trial's expiry falling inside the batch."""
+    _examples["n"] += 1
+    example, base = _examples["n"], clock.now()
+    alone = [f"alone-{example}-{n}" for n in range(3)]
+    batched = [f"batch-{example}-{n}" for n in range(3)]
+    for names in (alone, batched):
+        for name, plan in zip(names, BATCH_PLANS, strict=True):
+            credits.create_account(name, name=name, plan=plan)
+        credits.set_project_cap(names[2], *BATCH_CAP)
+    moments, at = [], base
+    for *_, seconds in steps:
+        at += timedelta(seconds=seconds)
+        moments.append(at)
+
+    one_by_one: list[Any] = []
+    for (account, request, key, project, _), moment in zip(steps, moments, strict=True):
+        clock.set(moment)
+        try:
+            one_by_one.append(credits.charge(
+                alone[account], BATCH_REQUESTS[request], idempotency_key=key, project=project
+            ))
+        except GencreditsError as error:
+            one_by_one.append(error)
+
+    pending: list[Any] = []
+    for (account, request, key, project, _), moment in zip(steps, moments, strict=True):
+        clock.set(moment)
+        item = ChargeItem(batched[account], BATCH_REQUESTS[request], key, project=project)
+        pending.append(group_commit.prepare(context_of(credits), item))
+    together = group_commit.apply_batch(context_of(credits), pending)
+
+    assert [_comparable(o) for o in together] == [_comparable(o) for o in one_by_one]
+    for mine, twin in zip(alone, batched, strict=True):
+        assert _books(credits, mine) == _books(credits, twin)
+    clock.set(moments[-1] + timedelta(seconds=1))

@@ -83,7 +83,8 @@ class AccountBook:
 
         Crossing below the low-balance mark, or reaching zero, emits its event here, in the
         same transaction (the outbox)."""
-        self._emit_balance_events()
+        if self.spending:
+            self.emit_spending_events(self.account.available_credits)
         available_delta = self.available_credits - self.account.available_credits
         held_delta = self.held_credits - self.account.held_credits
         if available_delta or held_delta or self.next_event_at is not None:
@@ -104,9 +105,11 @@ class AccountBook:
             next_event_at=next_event_at,
         )
 
-    def _emit_balance_events(self) -> None:
-        before, after = self.account.available_credits, self.available_credits
-        if not self.spending or after >= before:
+    def emit_spending_events(self, before: int) -> None:
+        """Spending from ``before`` to the available credits now: crossing below the
+        low-balance mark, or reaching zero, emits its event (in this transaction: the outbox)."""
+        after = self.available_credits
+        if after >= before:
             return
         payload = {"available": after, "before": before, "held": self.held_credits}
         if after == 0:

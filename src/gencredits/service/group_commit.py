@@ -2,8 +2,8 @@
 
 A charge on SQLite with ``synchronous=FULL`` (or PostgreSQL with ``synchronous_commit=on``)
 waits for one fsync per commit. Applying many charges in one transaction pays that once. Two
-doors lead here, and both apply each charge with :func:`spending.apply_charge`, the very code
-of a single charge, so locks, idempotency and the no-overdraft rule are the same:
+doors lead here, and both apply each charge with :class:`spending.AccountCharges`, the very
+code of a single charge, so locks, idempotency and the no-overdraft rule are the same:
 
 * :class:`GroupCommitter`: concurrent callers each submit a charge and block; a single writer
   thread takes what has arrived (waiting at most ``window_seconds`` for more, up to
@@ -13,18 +13,21 @@ of a single charge, so locks, idempotency and the no-overdraft rule are the same
 * :func:`charge_many`: an operator settles a list of charges at once and gets one outcome per
   item, an :class:`Entry` or the operating error that refused it.
 
-Inside the transaction each charge runs in a ``SAVEPOINT``: a refusal (``InsufficientCredits``,
-``IdempotencyConflict``, ...) or any other failure rolls back that charge alone. The savepoint
-is one fixed name sent to the driver: ``Connection.begin_nested()`` compiles a uniquely named
-statement each time and cost 64 us a charge, against 12 us (benchmarks/RESULTS.md). A refused
-charge is noted (``refused_charges``) in the same transaction, as a single charge notes it in
-its own. Checking and pricing happen before the batch, in the caller's thread, so bad input is
-refused at once and never joins a batch.
+A batch also shares statements: each account is locked and caught up once, its live grants are
+read once and drawn down in memory, and each grant and its cached balance are written once for
+all its charges; what is left per charge is its idempotency look-up, its entry and its key.
+A refusal (``InsufficientCredits``, ``ProjectCapExceeded``, ``IdempotencyConflict``) raises
+before the charge writes anything, so it refuses that charge alone; it is noted
+(``refused_charges``) in the same transaction, as a single charge notes it in its own. Any
+other failure rolls the batch back to its savepoint and applies it again with each charge in a
+``SAVEPOINT`` of its own, so the failure stays with its charge. When a renewal or expiry falls
+between an account's charges, those charges take the same one-by-one path. Checking and
+pricing happen before the batch, in the caller's thread, so bad input is refused at once and
+never joins a batch.
 
 The batch locks accounts in account-id order (a stable sort keeps each account's charges in
 arrival order), the order :func:`spending.transfer` uses, so on PostgreSQL two batches, or a
-batch and a transfer, never deadlock. An account stays locked until the batch commits, so its
-row is read once per batch and carried from one charge to the next.
+batch and a transfer, never deadlock. An account stays locked until the batch commits.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import groupby
 
 from sqlalchemy import Connection
 
@@ -44,6 +48,7 @@ from gencredits.domain.errors import (
     GencreditsError,
     InsufficientCredits,
     InvalidRequest,
+    NotFound,
     OutOfRange,
     ProjectCapExceeded,
 )
@@ -147,16 +152,69 @@ def charge_many(ctx: Context, items: Sequence[ChargeItem]) -> list[Entry | Gencr
 
 
 def apply_batch(ctx: Context, batch: Sequence[PendingCharge]) -> list[Outcome]:
-    """Apply prepared charges in one write transaction, each in its own savepoint; returns one
-    outcome per charge, in order. Raises (and applies nothing) when the transaction itself
-    fails to begin or commit."""
+    """Apply prepared charges in one write transaction; returns one outcome per charge, in
+    order. Raises (and applies nothing) when the transaction itself fails to begin or commit.
+
+    Each account's charges run through one :class:`spending.AccountCharges`: its row is locked
+    and caught up once, its live grants read once, and each grant and its balance written once
+    for the whole batch, so a charge in a batch costs its idempotency look-up, its entry and its
+    key. Refusals write nothing and leave the others standing. Should anything else fail, the
+    transaction is rolled back and the batch applied again with each charge in a savepoint of
+    its own, so that failure stays with its charge."""
     assert 1 <= len(batch) <= MAX_BATCH_ITEMS
     order = sorted(range(len(batch)), key=lambda index: batch[index].account_id)
-    outcomes: list[Outcome | None] = [None] * len(batch)
     with ctx.unit_of_work() as connection:
-        opened: dict[str, AccountRow] = {}
-        for index in order:
-            outcomes[index] = _apply_one(ctx, connection, opened, batch[index])
+        try:
+            with _savepoint(connection, "gencredits_batch"):
+                return _apply_by_account(ctx, connection, batch, order)
+        except Exception:  # one charge's unexpected failure: find it, alone
+            return _apply_one_by_one(ctx, connection, batch, order)
+
+
+def _apply_by_account(
+    ctx: Context, connection: Connection, batch: Sequence[PendingCharge], order: list[int]
+) -> list[Outcome]:
+    outcomes: list[Outcome | None] = [None] * len(batch)
+    for account_id, group in groupby(order, key=lambda index: batch[index].account_id):
+        indexes = list(group)
+        first = min(batch[index].now for index in indexes)
+        last = max(batch[index].now for index in indexes)
+        try:
+            account = ctx.open_account(connection, account_id, first)
+        except NotFound as missing:
+            for index in indexes:
+                outcomes[index] = missing
+            continue
+        if last >= account.next_event_at:
+            # A renewal or an expiry falls between these charges: each catches up on its own.
+            opened = {account_id: account}
+            for index in indexes:
+                outcomes[index] = _apply_one(ctx, connection, opened, batch[index])
+            continue
+        charges = spending.AccountCharges(connection, account)
+        for index in indexes:
+            pending = batch[index]
+            try:
+                outcomes[index] = charges.charge(pending)
+            except (InsufficientCredits, ProjectCapExceeded) as refused:
+                spending.record_refusal(
+                    connection, account_id, refused, pending.model_id, pending.project,
+                    pending.now,
+                )
+                outcomes[index] = refused
+            except GencreditsError as error:  # an idempotency conflict: raised before writing
+                outcomes[index] = error
+        charges.finish()
+    return outcomes  # type: ignore[return-value]
+
+
+def _apply_one_by_one(
+    ctx: Context, connection: Connection, batch: Sequence[PendingCharge], order: list[int]
+) -> list[Outcome]:
+    outcomes: list[Outcome | None] = [None] * len(batch)
+    opened: dict[str, AccountRow] = {}
+    for index in order:
+        outcomes[index] = _apply_one(ctx, connection, opened, batch[index])
     return outcomes  # type: ignore[return-value]
 
 
@@ -184,16 +242,16 @@ def _apply_one(
 
 
 @contextmanager
-def _savepoint(connection: Connection) -> Iterator[None]:
+def _savepoint(connection: Connection, name: str = "gencredits_charge") -> Iterator[None]:
     """Roll back to here on any exception (and re-raise it); release on success."""
-    connection.exec_driver_sql("SAVEPOINT gencredits_charge")
+    connection.exec_driver_sql(f"SAVEPOINT {name}")
     try:
         yield
     except BaseException:
-        connection.exec_driver_sql("ROLLBACK TO SAVEPOINT gencredits_charge")
-        connection.exec_driver_sql("RELEASE SAVEPOINT gencredits_charge")
+        connection.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {name}")
+        connection.exec_driver_sql(f"RELEASE SAVEPOINT {name}")
         raise
-    connection.exec_driver_sql("RELEASE SAVEPOINT gencredits_charge")
+    connection.exec_driver_sql(f"RELEASE SAVEPOINT {name}")
 
 
 class GroupCommitter:

@@ -9,7 +9,7 @@ plan advisor and the events feed).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -30,6 +30,7 @@ from gencredits.domain.ledger import (
     DEFAULT_PRIORITY,
     Entry,
     EntryKind,
+    GrantBalance,
     GrantSource,
     Hold,
     HoldStatus,
@@ -319,26 +320,68 @@ def prepare_charge(
     )
 
 
-def apply_charge(
-    connection: Connection, account: AccountRow, pending: PendingCharge
-) -> tuple[Entry, AccountRow]:
-    """Debit ``pending`` inside an open unit of work, on its locked and caught-up account.
+class AccountCharges:
+    """Charges on one locked, caught-up account inside one unit of work.
 
-    Returns the entry (the stored one when the idempotency key replays) and the account as it
-    then stands. Refusals raise before anything is written."""
-    total = pending.priced.total_credits
-    after = account
+    A lone charge is this with one charge; a group-commit batch makes one per account and runs
+    all that account's charges through it, so both follow exactly the same rules. The
+    account's live grants are read once (at the first debit) and drawn down in memory; each
+    grant and the account's cached balance are written once, by :meth:`finish`. A refusal
+    (:class:`InsufficientCredits`, :class:`ProjectCapExceeded`, an idempotency conflict)
+    raises before it writes anything, so the charges before and after it stand.
+    """
 
-    def perform() -> Entry:
-        nonlocal after
-        _check_project_cap(connection, account, pending.project, total)
-        book = AccountBook(connection, account, pending.now, pending.actor)
-        allocations = _spend(book, total, pending.now)
+    def __init__(self, connection: Connection, account: AccountRow) -> None:
+        self.connection = connection
+        # Events are emitted per charge (below), not once for the net change at save().
+        self.book = AccountBook(connection, account, account.created_at, "", spending=False)
+        self._grants: dict[int, GrantBalance] | None = None
+        self._taken: dict[int, int] = {}
+
+    def charge(self, pending: PendingCharge) -> Entry:
+        """Debit ``pending`` (or return the entry its idempotency key already paid for)."""
+        return run_once(
+            self.connection,
+            scope=pending.account_id,
+            key=pending.idempotency_key,
+            operation="charge",
+            payload=pending.payload,
+            now=pending.now,
+            perform=lambda: self._debit(pending),
+            encode=charge_result,
+            decode=lambda data: stored_charge(self.connection, data),
+        )
+
+    def finish(self) -> AccountRow:
+        """Write what the charges took from each grant and the account's new balance; returns
+        the account as it now stands."""
+        queries.take_from_grants(self.connection, tuple(self._taken.items()))
+        self._taken.clear()
+        return self.book.save()
+
+    def _debit(self, pending: PendingCharge) -> Entry:
+        book, total = self.book, pending.priced.total_credits
+        _check_project_cap(self.connection, book.account, pending.project, total)
+        if book.available_credits < total:
+            raise InsufficientCredits(available=book.available_credits, required=total)
+        if self._grants is None:
+            live = queries.live_grants(self.connection, book.account.id, pending.now)
+            self._grants = {grant.id: grant for grant in live}
+        allocations = allocate(tuple(self._grants.values()), total)
+        for grant_id, credits in allocations:
+            grant = self._grants[grant_id]
+            self._grants[grant_id] = replace(
+                grant, remaining_credits=grant.remaining_credits - credits
+            )
+            self._taken[grant_id] = self._taken.get(grant_id, 0) + credits
+        before = book.available_credits
+        book.now = pending.now
         entry = book.record(
             EntryKind.CHARGE,
             total,
             available_delta=-total,
             grants=allocations,
+            actor=pending.actor,
             model_id=pending.model_id,
             price_version=pending.priced.price_version,
             project=pending.project,
@@ -346,21 +389,20 @@ def apply_charge(
             idempotency_key=pending.idempotency_key,
             details=pending.priced.as_dict(),
         )
-        after = book.save()
+        book.emit_spending_events(before)
         return entry
 
-    entry = run_once(
-        connection,
-        scope=pending.account_id,
-        key=pending.idempotency_key,
-        operation="charge",
-        payload=pending.payload,
-        now=pending.now,
-        perform=perform,
-        encode=charge_result,
-        decode=lambda data: stored_charge(connection, data),
-    )
-    return entry, after
+
+def apply_charge(
+    connection: Connection, account: AccountRow, pending: PendingCharge
+) -> tuple[Entry, AccountRow]:
+    """Debit ``pending`` inside an open unit of work, on its locked and caught-up account.
+
+    Returns the entry (the stored one when the idempotency key replays) and the account as it
+    then stands. Refusals raise before anything is written."""
+    charges = AccountCharges(connection, account)
+    entry = charges.charge(pending)
+    return entry, charges.finish()
 
 
 def charge(
