@@ -187,6 +187,49 @@ def test_threads_hammering_one_account_never_overdraw(
     assert credits.verify().ok
 
 
+def test_charges_through_the_service_share_transactions_once_started(
+    credits: Gencredits,
+) -> None:
+    """``start_group_commit``: ``Gencredits.charge`` from many threads (a server's request
+    threads) is batched, with the answers a lone charge gives; ``close`` stops the writer."""
+    credits.create_account("ana", name="Ana", plan="pro")  # 1,000 credits: 200 charges of 5
+    credits.start_group_commit()
+    committer = credits.committer
+    assert committer is not None
+    outcomes: list[Entry | GencreditsError] = []
+    lock = threading.Lock()
+
+    def work(worker: int) -> None:
+        for number in range(30):
+            try:
+                entry: Entry | GencreditsError = credits.charge(
+                    "ana", FLUX, idempotency_key=f"w{worker}-{number}"
+                )
+            except GencreditsError as error:
+                entry = error
+            with lock:
+                outcomes.append(entry)
+
+    threads = [threading.Thread(target=work, args=(worker,)) for worker in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    charged = [o for o in outcomes if isinstance(o, Entry)]
+    refused = [o for o in outcomes if isinstance(o, InsufficientCredits)]
+    assert len(charged) == 200 and len(refused) == 40
+    assert committer.charges == 240 and committer.batches < 240
+    assert credits.charge("ana", FLUX, idempotency_key="w0-0") == charged_with(charged, "w0-0")
+    assert credits.account("ana").available_credits == 0
+    assert count(credits, select(func.count()).select_from(refused_charges)) == 40
+    credits.close()
+    assert credits.committer is None
+
+
+def charged_with(charged: list[Entry], key: str) -> Entry:
+    return next(entry for entry in charged if entry.idempotency_key == key)
+
+
 def test_several_writers_share_the_accounts_out(credits: Gencredits) -> None:
     ids = [f"acct-{number}" for number in range(6)]
     for account_id in ids:

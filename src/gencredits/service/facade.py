@@ -73,6 +73,7 @@ class Gencredits:
             catalogs=CatalogStore(engine),
             plans=PlanStore(engine),
         )
+        self._committer: GroupCommitter | None = None
 
     # --- catalog and quotes -------------------------------------------------------------------
 
@@ -178,10 +179,31 @@ class Gencredits:
     # --- moving credits -------------------------------------------------------------------------
 
     def charge(self, account_id: str, request: QuoteRequest, **options: Any) -> Entry:
-        """Options: idempotency_key, price_version, project, job_ref, actor."""
+        """Options: idempotency_key, price_version, project, job_ref, actor.
+
+        After :meth:`start_group_commit`, concurrent charges share transactions; the answers
+        are the same."""
         options.setdefault("idempotency_key", None)
         options.setdefault("actor", OPERATOR)
+        committer = self._committer
+        if committer is not None:
+            return committer.charge(account_id, request, **options)
         return spending.charge(self._context, account_id, request, **options)
+
+    def start_group_commit(self, **options: Any) -> None:
+        """Send every :meth:`charge` from now on through one :class:`GroupCommitter` (options
+        as :meth:`group_committer`): charges that arrive while a batch commits join the next
+        one, so many concurrent callers (a server's request threads) share each fsync. A lone
+        caller waits only ``window_seconds`` more (0 by default here: a batch takes what has
+        queued while the last one committed). :meth:`close` stops it."""
+        if self._committer is None:
+            options.setdefault("window_seconds", 0.0)
+            self._committer = GroupCommitter(self._context, **options)
+
+    @property
+    def committer(self) -> GroupCommitter | None:
+        """The group committer :meth:`charge` uses, if started (for metrics)."""
+        return self._committer
 
     def charge_many(self, items: Sequence[ChargeItem]) -> list[Entry | GencreditsError]:
         """Settle many charges in one transaction (one commit), each in its own savepoint:
@@ -301,6 +323,9 @@ class Gencredits:
         return audit.verify(self._context)
 
     def close(self) -> None:
+        committer, self._committer = self._committer, None
+        if committer is not None:
+            committer.close()
         self.engine.dispose()
 
     def __enter__(self) -> Gencredits:
