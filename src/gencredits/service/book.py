@@ -106,19 +106,11 @@ class AccountBook:
         )
 
     def emit_spending_events(self, before: int) -> None:
-        """Spending from ``before`` to the available credits now: crossing below the
-        low-balance mark, or reaching zero, emits its event (in this transaction: the outbox)."""
-        after = self.available_credits
-        if after >= before:
-            return
-        payload = {"available": after, "before": before, "held": self.held_credits}
-        if after == 0:
-            events.emit(self.connection, events.EventType.CREDITS_EXHAUSTED,
-                        account_id=self.account.id, payload=payload, now=self.now)
-        elif before >= self.account.low_balance_credits > after:
-            events.emit(self.connection, events.EventType.LOW_BALANCE, account_id=self.account.id,
-                        payload=payload | {"threshold": self.account.low_balance_credits},
-                        now=self.now)
+        """Spending from ``before`` to the available credits now (see :func:`spending_events`)."""
+        spending_events(
+            self.connection, self.account, before, self.available_credits, self.held_credits,
+            self.now,
+        )
 
     def return_credits(
         self,
@@ -149,3 +141,20 @@ class AccountBook:
                 **fields,
             )
         return sum(c for _, c in live)
+
+
+def spending_events(
+    connection: Connection, account: AccountRow, before: int, after: int, held: int,
+    now: datetime,
+) -> None:
+    """Spending from ``before`` to ``after`` available credits: crossing below the account's
+    low-balance mark, or reaching zero, emits its event (in this transaction: the outbox)."""
+    if after >= before:
+        return
+    payload = {"available": after, "before": before, "held": held}
+    if after == 0:
+        events.emit(connection, events.EventType.CREDITS_EXHAUSTED, account_id=account.id,
+                    payload=payload, now=now)
+    elif before >= account.low_balance_credits > after:
+        events.emit(connection, events.EventType.LOW_BALANCE, account_id=account.id,
+                    payload=payload | {"threshold": account.low_balance_credits}, now=now)

@@ -2,8 +2,8 @@
 
 A charge on SQLite with ``synchronous=FULL`` (or PostgreSQL with ``synchronous_commit=on``)
 waits for one fsync per commit. Applying many charges in one transaction pays that once. Two
-doors lead here, and both apply each charge with :class:`spending.AccountCharges`, the very
-code of a single charge, so locks, idempotency and the no-overdraft rule are the same:
+doors lead here, and both apply charges with :class:`spending.ChargeBatch`, the very code of a
+single charge (a batch of one), so locks, idempotency and the no-overdraft rule are the same:
 
 * :class:`GroupCommitter`: concurrent callers each submit a charge and block; a single writer
   thread takes what has arrived (waiting at most ``window_seconds`` for more, up to
@@ -13,9 +13,10 @@ code of a single charge, so locks, idempotency and the no-overdraft rule are the
 * :func:`charge_many`: an operator settles a list of charges at once and gets one outcome per
   item, an :class:`Entry` or the operating error that refused it.
 
-A batch also shares statements: each account is locked and caught up once, its live grants are
-read once and drawn down in memory, and each grant and its cached balance are written once for
-all its charges; what is left per charge is its idempotency look-up, its entry and its key.
+A batch also shares statements: each account is locked and caught up once, the batch's
+idempotency keys are looked up in one statement, each account's live grants are read once and
+drawn down in memory, the entries and keys are written as multi-row INSERTs, and each grant and
+balance is updated once for all its charges.
 A refusal (``InsufficientCredits``, ``ProjectCapExceeded``, ``IdempotencyConflict``) raises
 before the charge writes anything, so it refuses that charge alone; it is noted
 (``refused_charges``) in the same transaction, as a single charge notes it in its own. Any
@@ -175,6 +176,8 @@ def _apply_by_account(
     ctx: Context, connection: Connection, batch: Sequence[PendingCharge], order: list[int]
 ) -> list[Outcome]:
     outcomes: list[Outcome | None] = [None] * len(batch)
+    together = spending.ChargeBatch(connection)
+    batched: list[int] = []
     for account_id, group in groupby(order, key=lambda index: batch[index].account_id):
         indexes = list(group)
         first = min(batch[index].now for index in indexes)
@@ -191,20 +194,30 @@ def _apply_by_account(
             for index in indexes:
                 outcomes[index] = _apply_one(ctx, connection, opened, batch[index])
             continue
-        charges = spending.AccountCharges(connection, account)
-        for index in indexes:
-            pending = batch[index]
-            try:
-                outcomes[index] = charges.charge(pending)
-            except (InsufficientCredits, ProjectCapExceeded) as refused:
-                spending.record_refusal(
-                    connection, account_id, refused, pending.model_id, pending.project,
-                    pending.now,
-                )
-                outcomes[index] = refused
-            except GencreditsError as error:  # an idempotency conflict: raised before writing
-                outcomes[index] = error
-        charges.finish()
+        together.add_account(account)
+        batched.extend(indexes)
+    together.prefetch_keys([batch[index] for index in batched])
+    handles: dict[int, int] = {}
+    for index in batched:
+        pending = batch[index]
+        try:
+            outcome = together.charge(pending)
+        except (InsufficientCredits, ProjectCapExceeded) as refused:
+            spending.record_refusal(
+                connection, pending.account_id, refused, pending.model_id, pending.project,
+                pending.now,
+            )
+            outcomes[index] = refused
+        except GencreditsError as error:  # an idempotency conflict: raised before writing
+            outcomes[index] = error
+        else:
+            if isinstance(outcome, Entry):
+                outcomes[index] = outcome
+            else:
+                handles[index] = outcome
+    written = together.flush()
+    for index, handle in handles.items():
+        outcomes[index] = written[handle]
     return outcomes  # type: ignore[return-value]
 
 

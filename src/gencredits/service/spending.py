@@ -8,8 +8,8 @@ plan advisor and the events feed).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -20,6 +20,7 @@ from gencredits.domain.errors import (
     ExceedsHoldAmount,
     FeatureDisabled,
     HoldNotPending,
+    IdempotencyConflict,
     InsufficientCredits,
     InvalidRequest,
     NotFound,
@@ -41,9 +42,9 @@ from gencredits.domain.ledger import (
 from gencredits.domain.pricing import LineItem, Quote, QuoteRequest, quote
 from gencredits.service import events
 from gencredits.service.accounts import check_project
-from gencredits.service.book import AccountBook
+from gencredits.service.book import AccountBook, spending_events
 from gencredits.service.context import Context
-from gencredits.service.idempotency import check_key, replay_of, run_once
+from gencredits.service.idempotency import check_key, replay_of, request_hash, run_once
 from gencredits.store import queries
 from gencredits.store.engine import read_transaction
 from gencredits.store.queries import AccountRow
@@ -164,8 +165,11 @@ def _spend(book: AccountBook, amount: int, now: datetime) -> tuple[tuple[int, in
 
 
 def _check_project_cap(
-    connection: Connection, account: AccountRow, project: str | None, amount: int
+    connection: Connection, account: AccountRow, project: str | None, amount: int,
+    *, batched: int = 0,
 ) -> None:
+    """Refuse when ``amount`` would take ``project`` past its cap this cycle (``batched``:
+    credits this project was charged earlier in the same batch, not yet written)."""
     if project is None:
         return
     cap = connection.execute(
@@ -175,7 +179,7 @@ def _check_project_cap(
     ).scalar_one_or_none()
     if cap is None:
         return
-    used = queries.project_usage(connection, account.id, project, account.cycle_starts_at)
+    used = batched + queries.project_usage(connection, account.id, project, account.cycle_starts_at)
     if used + amount > cap:
         raise ProjectCapExceeded(project, cap, used, amount)
 
@@ -320,77 +324,150 @@ def prepare_charge(
     )
 
 
-class AccountCharges:
-    """Charges on one locked, caught-up account inside one unit of work.
+@dataclass(slots=True)
+class _BatchAccount:
+    """One account's part of a :class:`ChargeBatch`."""
 
-    A lone charge is this with one charge; a group-commit batch makes one per account and runs
-    all that account's charges through it, so both follow exactly the same rules. The
-    account's live grants are read once (at the first debit) and drawn down in memory; each
-    grant and the account's cached balance are written once, by :meth:`finish`. A refusal
-    (:class:`InsufficientCredits`, :class:`ProjectCapExceeded`, an idempotency conflict)
-    raises before it writes anything, so the charges before and after it stand.
+    row: AccountRow  # as locked and caught up
+    available: int  # its available credits as the batch's charges leave them
+    grants: dict[int, GrantBalance] | None = None  # live grants, drawn down in memory
+    taken: dict[int, int] = field(default_factory=dict)  # credits each grant gave
+    projects: dict[str, int] = field(default_factory=dict)  # credits charged per project
+
+
+class ChargeBatch:
+    """Charges applied together inside one unit of work, their writes made together.
+
+    A lone charge is a batch of one; group commit and ``charge_many`` put many charges, on
+    many accounts, in one. Every charge follows the same rules either way: its idempotency key
+    (looked up in the database, or among this batch's charges), its project's cap, its
+    account's available credits, burn order. What a batch shares is the writing: each account's
+    live grants are read once and drawn down in memory; the entries go in as one multi-row
+    INSERT, the idempotency keys as another, and each grant and account is updated once, by
+    :meth:`flush`. :meth:`charge` refuses (:class:`InsufficientCredits`,
+    :class:`ProjectCapExceeded`, :class:`IdempotencyConflict`) before it changes anything, so
+    the charges before and after a refusal stand.
     """
 
-    def __init__(self, connection: Connection, account: AccountRow) -> None:
+    def __init__(self, connection: Connection) -> None:
         self.connection = connection
-        # Events are emitted per charge (below), not once for the net change at save().
-        self.book = AccountBook(connection, account, account.created_at, "", spending=False)
-        self._grants: dict[int, GrantBalance] | None = None
-        self._taken: dict[int, int] = {}
+        self._accounts: dict[str, _BatchAccount] = {}
+        self._rows: list[dict[str, Any]] = []  # entries to write, in order
+        self._keys: list[tuple[dict[str, Any], int]] = []  # keys to write, with their entry
+        self._batch_keys: dict[tuple[str, str], tuple[str, int]] = {}  # -> (hash, entry)
+        self._stored: dict[tuple[str, str], queries.StoredKey] | None = None
 
-    def charge(self, pending: PendingCharge) -> Entry:
-        """Debit ``pending`` (or return the entry its idempotency key already paid for)."""
-        return run_once(
+    def add_account(self, account: AccountRow) -> None:
+        """An account the batch charges: locked by this unit of work and caught up to the
+        moment of its charges (no renewal or expiry due before the last of them)."""
+        self._accounts[account.id] = _BatchAccount(account, account.available_credits)
+
+    def prefetch_keys(self, pending: Sequence[PendingCharge]) -> None:
+        """Look up the idempotency keys of these charges in one statement (call it after
+        their accounts are locked, so nobody else can store one of them meanwhile)."""
+        self._stored = queries.find_idempotency_keys(
             self.connection,
-            scope=pending.account_id,
-            key=pending.idempotency_key,
-            operation="charge",
-            payload=pending.payload,
-            now=pending.now,
-            perform=lambda: self._debit(pending),
-            encode=charge_result,
-            decode=lambda data: stored_charge(self.connection, data),
+            ((p.account_id, p.idempotency_key) for p in pending if p.idempotency_key),
         )
 
-    def finish(self) -> AccountRow:
-        """Write what the charges took from each grant and the account's new balance; returns
-        the account as it now stands."""
-        queries.take_from_grants(self.connection, tuple(self._taken.items()))
-        self._taken.clear()
-        return self.book.save()
+    def charge(self, pending: PendingCharge) -> int | Entry:
+        """Debit ``pending``: the handle of its entry, written by :meth:`flush`; or the entry
+        its idempotency key was first charged with (replays change nothing)."""
+        key = pending.idempotency_key
+        if key is None:
+            return self._debit(pending)
+        digest = request_hash("charge", pending.payload)
+        scope_key = (pending.account_id, key)
+        in_batch = self._batch_keys.get(scope_key)
+        if in_batch is not None:
+            if in_batch[0] != digest:
+                raise IdempotencyConflict(key)
+            return in_batch[1]
+        if self._stored is None:
+            stored = queries.find_idempotency_key(self.connection, *scope_key)
+        else:
+            stored = self._stored.get(scope_key)
+        if stored is not None:
+            if stored.request_hash != digest:
+                raise IdempotencyConflict(key)
+            return stored_charge(self.connection, stored.response)
+        handle = self._debit(pending)
+        self._batch_keys[scope_key] = (digest, handle)
+        key_row = {
+            "scope": pending.account_id,
+            "key": key,
+            "operation": "charge",
+            "request_hash": digest,
+            "created_at": pending.now,
+        }
+        self._keys.append((key_row, handle))
+        return handle
 
-    def _debit(self, pending: PendingCharge) -> Entry:
-        book, total = self.book, pending.priced.total_credits
-        _check_project_cap(self.connection, book.account, pending.project, total)
-        if book.available_credits < total:
-            raise InsufficientCredits(available=book.available_credits, required=total)
-        if self._grants is None:
-            live = queries.live_grants(self.connection, book.account.id, pending.now)
-            self._grants = {grant.id: grant for grant in live}
-        allocations = allocate(tuple(self._grants.values()), total)
+    def flush(self) -> list[Entry]:
+        """Write the batch: entries (in the order charged), keys, grants, balances. Returns
+        the entries; a handle from :meth:`charge` is an index into them."""
+        written = queries.insert_entries(self.connection, self._rows) if self._rows else []
+        queries.insert_idempotency_keys(
+            self.connection,
+            [row | {"response": charge_result(written[handle])} for row, handle in self._keys],
+        )
+        taken = [item for part in self._accounts.values() for item in part.taken.items()]
+        queries.take_from_grants(self.connection, taken)
+        queries.apply_available_deltas(
+            self.connection,
+            [
+                (account_id, part.available - part.row.available_credits)
+                for account_id, part in self._accounts.items()
+                if part.available != part.row.available_credits
+            ],
+        )
+        return written
+
+    def _debit(self, pending: PendingCharge) -> int:
+        part = self._accounts[pending.account_id]
+        total, project = pending.priced.total_credits, pending.project
+        if project is not None:
+            _check_project_cap(
+                self.connection, part.row, project, total, batched=part.projects.get(project, 0)
+            )
+        if part.available < total:
+            raise InsufficientCredits(available=part.available, required=total)
+        if part.grants is None:
+            live = queries.live_grants(self.connection, part.row.id, pending.now)
+            part.grants = {grant.id: grant for grant in live}
+        allocations = allocate(tuple(part.grants.values()), total)
         for grant_id, credits in allocations:
-            grant = self._grants[grant_id]
-            self._grants[grant_id] = replace(
+            grant = part.grants[grant_id]
+            part.grants[grant_id] = replace(
                 grant, remaining_credits=grant.remaining_credits - credits
             )
-            self._taken[grant_id] = self._taken.get(grant_id, 0) + credits
-        before = book.available_credits
-        book.now = pending.now
-        entry = book.record(
-            EntryKind.CHARGE,
-            total,
-            available_delta=-total,
-            grants=allocations,
-            actor=pending.actor,
-            model_id=pending.model_id,
-            price_version=pending.priced.price_version,
-            project=pending.project,
-            job_ref=pending.job_ref,
-            idempotency_key=pending.idempotency_key,
-            details=pending.priced.as_dict(),
-        )
-        book.emit_spending_events(before)
-        return entry
+            part.taken[grant_id] = part.taken.get(grant_id, 0) + credits
+        before = part.available
+        part.available -= total
+        if project is not None:
+            part.projects[project] = part.projects.get(project, 0) + total
+        held = part.row.held_credits
+        self._rows.append({
+            "account_id": part.row.id,
+            "kind": EntryKind.CHARGE.value,
+            "amount_credits": total,
+            "balance_delta": -total,
+            "held_delta": 0,
+            "balance_after": part.available + held,
+            "available_after": part.available,
+            "grants": allocations,
+            "model_id": pending.model_id,
+            "price_version": pending.priced.price_version,
+            "project": project,
+            "job_ref": pending.job_ref,
+            "idempotency_key": pending.idempotency_key,
+            "actor": pending.actor,
+            "details": pending.priced.as_dict(),
+            "effective_at": pending.now,
+            "created_at": pending.now,
+        })
+        spending_events(self.connection, part.row, before, part.available, held, pending.now)
+        return len(self._rows) - 1
 
 
 def apply_charge(
@@ -400,9 +477,14 @@ def apply_charge(
 
     Returns the entry (the stored one when the idempotency key replays) and the account as it
     then stands. Refusals raise before anything is written."""
-    charges = AccountCharges(connection, account)
-    entry = charges.charge(pending)
-    return entry, charges.finish()
+    batch = ChargeBatch(connection)
+    batch.add_account(account)
+    handle = batch.charge(pending)
+    written = batch.flush()
+    if isinstance(handle, Entry):
+        return handle, account
+    entry = written[handle]
+    return entry, replace(account, available_credits=entry.available_after)
 
 
 def charge(

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
-from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.expression import Executable
 
 Processor = Callable[[Any], Any]
 
@@ -61,7 +61,7 @@ class Prepared:
 
     __slots__ = ("_by_dialect", "statement")
 
-    def __init__(self, statement: ClauseElement) -> None:
+    def __init__(self, statement: Executable) -> None:
         self.statement = statement
         self._by_dialect: dict[int, _Compiled] = {}
 
@@ -73,7 +73,8 @@ class Prepared:
         return found
 
     def _compile(self, dialect: Dialect) -> _Compiled:
-        compiled: Any = self.statement.compile(dialect=dialect)
+        statement: Any = self.statement
+        compiled: Any = statement.compile(dialect=dialect)
         names = tuple(compiled.positiontup if dialect.positional else compiled.binds)
         by_name = compiled._bind_processors
         # A bare bindparam() must be given; a value the statement was written with is used

@@ -21,6 +21,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    tuple_,
     update,
 )
 
@@ -134,6 +135,22 @@ def apply_account_delta(
     assert changed == 1, f"account {account_id} is gone"
 
 
+def apply_available_deltas(connection: Connection, deltas: Sequence[tuple[str, int]]) -> None:
+    """Change many accounts' available credits: (account id, delta) each; one executemany
+    for a batch's many accounts."""
+    parameters = [
+        {"p_account_id": account_id, "p_available_delta": delta, "p_held_delta": 0}
+        for account_id, delta in deltas
+    ]
+    if len(parameters) > 2:
+        result = connection.execute(_APPLY_DELTA, parameters)
+        if result.rowcount >= 0:
+            assert result.rowcount == len(parameters), "an account is gone"
+        return
+    for values in parameters:
+        assert _APPLY_DELTA_ONLY.execute(connection, values) == 1, "an account is gone"
+
+
 def update_account(connection: Connection, account_id: str, **values: Any) -> None:
     connection.execute(update(accounts).where(accounts.c.id == account_id).values(**values))
 
@@ -168,6 +185,12 @@ _TAKE_FROM_GRANT = Prepared(
 
 
 def take_from_grants(connection: Connection, allocations: Sequence[Allocation]) -> None:
+    if len(allocations) > 2:  # many grants (a batch's): one executemany
+        parameters = [{"p_grant_id": grant, "p_take": credits} for grant, credits in allocations]
+        result = connection.execute(_TAKE_FROM_GRANT.statement, parameters)
+        if result.rowcount >= 0:  # drivers that count executemany's rows
+            assert result.rowcount == len(parameters), "a grant could not give its share"
+        return
     for grant_id, credits in allocations:
         changed = _TAKE_FROM_GRANT.execute(connection, {"p_grant_id": grant_id, "p_take": credits})
         assert changed == 1, f"grant {grant_id} could not give {credits}"
@@ -398,6 +421,33 @@ def insert_entry(connection: Connection, **values: Any) -> Entry:
     return _entry(row)
 
 
+_INSERT_ENTRIES = insert(entries).returning(entries.c.id, sort_by_parameter_order=True)
+
+
+def insert_entries(connection: Connection, rows: Sequence[dict[str, Any]]) -> list[Entry]:
+    """Append entries in order (one multi-row INSERT, ids in the order of ``rows``) and return
+    them as :func:`insert_entry` does."""
+    if len(rows) == 1:
+        return [insert_entry(connection, **rows[0])]
+    written: list[dict[str, Any]] = []
+    for values in rows:
+        values["grants"] = [list(allocation) for allocation in values.get("grants", ())]
+        unknown = values.keys() - set(_ENTRY_COLUMNS)
+        assert not unknown, f"entries have no column {sorted(unknown)}"
+        written.append(dict.fromkeys(_ENTRY_COLUMNS) | values)
+    for row in written:
+        del row["id"]
+    ids = connection.execute(_INSERT_ENTRIES, written).scalars().all()
+    assert len(ids) == len(written)
+    result = []
+    for entry_id, row in zip(ids, written, strict=True):
+        row["id"] = int(entry_id)
+        row["effective_at"] = row["effective_at"].astimezone(UTC)
+        row["created_at"] = row["created_at"].astimezone(UTC)
+        result.append(_entry(row))
+    return result
+
+
 def read_entry(connection: Connection, entry_id: int) -> Entry | None:
     row = connection.execute(select(entries).where(entries.c.id == entry_id)).mappings().first()
     return None if row is None else _entry(row)
@@ -516,6 +566,39 @@ _INSERT_KEY = Prepared(
 def find_idempotency_key(connection: Connection, scope: str, key: str) -> StoredKey | None:
     row = _FIND_KEY.first(connection, {"p_scope": scope, "p_key": key})
     return None if row is None else StoredKey(*row)
+
+
+def find_idempotency_keys(
+    connection: Connection, pairs: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], StoredKey]:
+    """Many keys in one statement: (scope, key) -> what is stored, for those found."""
+    wanted = sorted(set(pairs))
+    found: dict[tuple[str, str], StoredKey] = {}
+    for start in range(0, len(wanted), 500):
+        rows = connection.execute(
+            select(
+                idempotency_keys.c.scope,
+                idempotency_keys.c.key,
+                idempotency_keys.c.operation,
+                idempotency_keys.c.request_hash,
+                idempotency_keys.c.response,
+            ).where(
+                tuple_(idempotency_keys.c.scope, idempotency_keys.c.key).in_(
+                    wanted[start : start + 500]
+                )
+            )
+        ).all()
+        for scope, key, *stored in rows:
+            found[(scope, key)] = StoredKey(*stored)
+    return found
+
+
+def insert_idempotency_keys(connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Many keys (each a mapping of the columns of :func:`insert_idempotency_key`)."""
+    if len(rows) == 1:
+        insert_idempotency_key(connection, **rows[0])
+    elif rows:
+        connection.execute(insert(idempotency_keys), list(rows))
 
 
 def insert_idempotency_key(
