@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-SUITES = ("charges", "holds", "quotes", "group", "postgres", "growth", "profile")
+SUITES = ("charges", "holds", "quotes", "group", "postgres", "growth", "profile", "http")
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,20 @@ class Config:
     growth_charges: int = 1_000
     report_repeats: int = 50
     profile_charges: int = 2_000
+    # HTTP: the server (`gencredits serve`) in a subprocess, on loopback; each phase stops at
+    # its count or its seconds, whichever comes first.
+    http_workers: tuple[int, ...] = (1, 2, 4)  # server worker processes, one server each
+    http_accounts: int = 100  # charges are spread over these accounts
+    http_clients: int = 8  # closed loop: concurrent clients, one keep-alive connection each
+    http_closed_charges: int = 10_000
+    http_closed_seconds: float = 15.0
+    http_rate: float = 1_000.0  # open loop: charges a second, sent on schedule
+    http_open_charges: int = 10_000
+    http_open_seconds: float = 10.0
+    http_senders: int = 32  # open loop: sender threads, one keep-alive connection each
+    # Also an open loop at this share of the rate the closed loop reached (0: none): the
+    # latency at a load the server can carry.
+    http_open_share: float = 0.5
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -53,6 +67,15 @@ QUICK = Config(
     growth_charges=10,
     report_repeats=3,
     profile_charges=10,
+    http_workers=(1, 2),
+    http_accounts=4,
+    http_clients=4,
+    http_closed_charges=40,
+    http_closed_seconds=3.0,
+    http_rate=100.0,
+    http_open_charges=30,
+    http_open_seconds=2.0,
+    http_senders=4,
 )
 
 

@@ -92,16 +92,25 @@ class Ratio:
 
 @dataclass(frozen=True)
 class Target:
-    """An absolute goal: ``measurement`` reaches ``minimum_per_second``."""
+    """An absolute goal: ``measurement`` reaches ``minimum_per_second`` and, when a latency
+    bound is given, its p99 stays under ``maximum_p99_us`` (lower is better). ``failures``
+    (error answers, requests never sent) are counted against it: any one misses the target."""
 
     suite: str
     name: str
     measurement: Measurement
     minimum_per_second: float
+    maximum_p99_us: float | None = None
+    failures: int = 0
 
     @property
     def met(self) -> bool:
-        return self.measurement.per_second >= self.minimum_per_second
+        if self.measurement.per_second < self.minimum_per_second or self.failures:
+            return False
+        if self.maximum_p99_us is None:
+            return True
+        p99 = self.measurement.p99_us
+        return p99 is not None and p99 < self.maximum_p99_us
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -110,6 +119,9 @@ class Target:
             "per_second": round(self.measurement.per_second, 1),
             "minimum_per_second": self.minimum_per_second,
             "met": self.met,
+            "p99_us": self.measurement.p99_us,
+            "maximum_p99_us": self.maximum_p99_us,
+            "failures": self.failures,
         }
 
 
@@ -125,9 +137,16 @@ class Results:
         self.measurements.extend(measurements)
 
     def require(
-        self, suite: str, name: str, measured: Measurement, minimum_per_second: float
+        self,
+        suite: str,
+        name: str,
+        measured: Measurement,
+        minimum_per_second: float,
+        *,
+        maximum_p99_us: float | None = None,
+        failures: int = 0,
     ) -> Target:
-        target = Target(suite, name, measured, minimum_per_second)
+        target = Target(suite, name, measured, minimum_per_second, maximum_p99_us, failures)
         self.targets.append(target)
         return target
 
@@ -348,14 +367,19 @@ def tables(results: Results) -> list[Table]:
         )
     if results.targets:
         goals = Table(title="Absolute targets")
-        for column in ("suite", "what", "per s", "target", "met"):
+        for column in ("suite", "what", "per s", "p99 µs", "failures", "target", "met"):
             goals.add_column(column, justify="left" if column in ("suite", "what") else "right")
         for t in results.targets:
+            wanted = f">= {t.minimum_per_second:,.0f}/s"
+            if t.maximum_p99_us is not None:
+                wanted += f", p99 < {t.maximum_p99_us:,.0f} µs"
             goals.add_row(
                 t.suite,
                 t.name,
                 _figure(t.measurement.per_second),
-                f">= {t.minimum_per_second:,.0f}",
+                _figure(t.measurement.p99_us, 1),
+                f"{t.failures:,}",
+                wanted,
                 "[green]yes[/]" if t.met else "[red]no[/]",
             )
         return [measured, compared, goals]

@@ -23,7 +23,7 @@ from psycopg import sql
 from rich.console import Console
 from sqlalchemy.engine import make_url
 
-from benchmarks import growth, harness, profiling, suites
+from benchmarks import growth, harness, http_load, profiling, suites
 from benchmarks.baseline import libpq_url
 from benchmarks.config import FULL, QUICK, SUITES, Config, with_ten_million
 from benchmarks.fixtures import Database
@@ -39,6 +39,7 @@ SUITE_FUNCTIONS: dict[str, SuiteFunction] = {
     "postgres": suites.postgres,
     "growth": growth.growth,
     "profile": profiling.profile,
+    "http": http_load.http,
 }
 assert set(SUITE_FUNCTIONS) == set(SUITES)
 

@@ -1,5 +1,6 @@
 """``gencredits bench``: the benchmarks of ``benchmarks/``, each against a baseline measured in
-the same run (per-charge and raw SQL, holds, quotes, group commit, PostgreSQL, growth).
+the same run (per-charge and raw SQL, holds, quotes, group commit, PostgreSQL, growth), and charges
+through the running HTTP server.
 
 The benchmark code lives next to the package in a source checkout, not inside it: an installed
 service carries no benchmarks. This command finds them when gencredits runs from a checkout
@@ -19,7 +20,7 @@ from rich.console import Console
 
 from gencredits.cli.output import error_console, print_json
 
-SUITES_HELP = "charges, holds, quotes, group, postgres, growth, profile"
+SUITES_HELP = "charges, holds, quotes, group, postgres, growth, profile, http"
 
 
 def register(app: typer.Typer) -> None:
