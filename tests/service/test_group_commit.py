@@ -440,6 +440,9 @@ def test_a_batch_gives_what_its_charges_give_one_after_another(
     together = group_commit.apply_batch(context_of(credits), pending)
 
     assert [_comparable(o) for o in together] == [_comparable(o) for o in one_by_one]
+    for outcome in together:  # each answer is the entry stored under its id
+        if isinstance(outcome, Entry):
+            assert credits.entry(outcome.id) == outcome
     for mine, twin in zip(alone, batched, strict=True):
         assert _books(credits, mine) == _books(credits, twin)
     clock.set(moments[-1] + timedelta(seconds=1))

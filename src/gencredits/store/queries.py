@@ -421,12 +421,18 @@ def insert_entry(connection: Connection, **values: Any) -> Entry:
     return _entry(row)
 
 
-_INSERT_ENTRIES = insert(entries).returning(entries.c.id, sort_by_parameter_order=True)
+_INSERT_ENTRIES = insert(entries).returning(entries.c.id)
 
 
 def insert_entries(connection: Connection, rows: Sequence[dict[str, Any]]) -> list[Entry]:
-    """Append entries in order (one multi-row INSERT, ids in the order of ``rows``) and return
-    them as :func:`insert_entry` does."""
+    """Append entries in order and return them as :func:`insert_entry` does.
+
+    They go in as multi-row INSERTs (SQLAlchemy's "insertmanyvalues"). Both databases give
+    the rows of one INSERT increasing ids in the order of its VALUES (SQLite: max(rowid) + 1
+    under the write lock; PostgreSQL: the sequence, drawn row by row), so the ids returned,
+    sorted, are the rows' ids in order. Asking SQLAlchemy to guarantee the order itself
+    (``sort_by_parameter_order``) makes it insert one row per statement on SQLite: 12 µs a
+    row more."""
     if len(rows) == 1:
         return [insert_entry(connection, **rows[0])]
     written: list[dict[str, Any]] = []
@@ -437,7 +443,7 @@ def insert_entries(connection: Connection, rows: Sequence[dict[str, Any]]) -> li
         written.append(dict.fromkeys(_ENTRY_COLUMNS) | values)
     for row in written:
         del row["id"]
-    ids = connection.execute(_INSERT_ENTRIES, written).scalars().all()
+    ids = sorted(connection.execute(_INSERT_ENTRIES, written).scalars().all())
     assert len(ids) == len(written)
     result = []
     for entry_id, row in zip(ids, written, strict=True):
