@@ -20,18 +20,42 @@ def settings_from_environment() -> ApiSettings:
         webhook_interval_seconds=float(os.environ.get("GENCREDITS_WEBHOOK_SECONDS", "2")),
         rate_per_second=float(os.environ.get("GENCREDITS_RATE_PER_SECOND", "200")),
         rate_burst=int(os.environ.get("GENCREDITS_RATE_BURST", "400")),
+        key_cache_seconds=float(os.environ.get("GENCREDITS_KEY_CACHE_SECONDS", "0")),
     )
 
 
-def build_app(credits: Gencredits, settings: ApiSettings | None = None) -> FastAPI:
-    """The API and everything served beside it: the web dashboard at ``/`` and ``/app/``."""
-    app = create_app(credits, settings)
+def group_commit_from_environment() -> bool:
+    """``GENCREDITS_GROUP_COMMIT``: on unless ``0``/``false``/``no``/``off``."""
+    value = os.environ.get("GENCREDITS_GROUP_COMMIT", "1").strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"GENCREDITS_GROUP_COMMIT must be 1/true/on or 0/false/off, not {value!r}")
+
+
+def build_app(
+    credits: Gencredits, settings: ApiSettings | None = None, *, owns_service: bool = False
+) -> FastAPI:
+    """The API and everything served beside it: the web dashboard at ``/`` and ``/app/``.
+    With ``owns_service`` the app closes ``credits`` when it shuts down."""
+    app = create_app(credits, settings, owns_service=owns_service)
     install_dashboard(app)
     return app
 
 
 def app_from_environment() -> FastAPI:
-    """uvicorn factory: ``GENCREDITS_DATABASE_URL`` names the database."""
+    """uvicorn factory: ``GENCREDITS_DATABASE_URL`` names the database.
+
+    Charges go through group commit (``GENCREDITS_GROUP_COMMIT``, on by default): the request
+    threads' concurrent charges share one transaction and one fsync, each still answered only
+    once its charge is durable. The service, and with it the group committer (charges already
+    submitted are committed first), is closed when the server shuts down."""
     configure_json_logging()
     pool_size = int(os.environ.get("GENCREDITS_POOL_SIZE", "20"))
-    return build_app(open_service(pool_size=pool_size), settings_from_environment())
+    group_commit = group_commit_from_environment()
+    settings = settings_from_environment()
+    credits = open_service(pool_size=pool_size)
+    if group_commit:
+        credits.start_group_commit()
+    return build_app(credits, settings, owns_service=True)

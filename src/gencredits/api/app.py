@@ -21,8 +21,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gencredits import __version__
 from gencredits.api import problems
-from gencredits.api.deps import no_nul_characters
-from gencredits.api.observability import Metrics, RateLimiter, RequestMiddleware
+from gencredits.api.deps import KeyCache, no_nul_characters
+from gencredits.api.observability import (
+    GroupCommitCollector,
+    Metrics,
+    RateLimiter,
+    RequestMiddleware,
+)
 from gencredits.api.routes import accounts, advice, catalog, events, money, ops
 from gencredits.domain.errors import GencreditsError
 from gencredits.service.events import WebhookDispatcher
@@ -38,9 +43,16 @@ class ApiSettings:
     rate_per_second: float = 200.0  # per key, sustained
     rate_burst: int = 400
     max_body_bytes: int = 64 * 1024
+    # Seconds an authenticated API key is trusted without a database read (0: every request
+    # reads it). Revocation through another process takes up to this long to apply.
+    key_cache_seconds: float = 0.0
 
 
-def create_app(credits: Gencredits, settings: ApiSettings | None = None) -> FastAPI:
+def create_app(
+    credits: Gencredits, settings: ApiSettings | None = None, *, owns_service: bool = False
+) -> FastAPI:
+    """The API over ``credits``; with ``owns_service`` it closes ``credits`` (its group
+    committer, then its connections) at shutdown, after the last request has been answered."""
     settings = settings or ApiSettings()
 
     @contextlib.asynccontextmanager
@@ -65,6 +77,8 @@ def create_app(credits: Gencredits, settings: ApiSettings | None = None) -> Fast
                     await task
             if dispatcher is not None:
                 dispatcher.close()
+            if owns_service:
+                await asyncio.to_thread(credits.close)
 
     app = FastAPI(
         title="gencredits",
@@ -81,6 +95,10 @@ def create_app(credits: Gencredits, settings: ApiSettings | None = None) -> Fast
     )
     app.state.credits = credits
     app.state.metrics = Metrics()
+    app.state.metrics.registry.register(GroupCommitCollector(lambda: credits.committer))
+    app.state.key_cache = (
+        KeyCache(settings.key_cache_seconds) if settings.key_cache_seconds > 0 else None
+    )
     app.state.rate_limiter = (
         RateLimiter(settings.rate_per_second, settings.rate_burst)
         if settings.rate_per_second > 0

@@ -1,20 +1,27 @@
 """Who is calling, and what they may touch: bearer keys, scopes, idempotency headers.
 
+The dependencies are ``async def`` unless they read the database: FastAPI runs every sync
+dependency in the thread pool, and each such hop costs more CPU (~0.15 ms) than the check
+itself. Database reads stay in the thread pool, never on the event loop.
+
 A foreign account id answers 404, exactly as if it did not exist, so an account key cannot
 even learn which other accounts exist. Account keys on operator endpoints answer 403.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request
+from starlette.concurrency import run_in_threadpool
 
 from gencredits.domain import limits
 from gencredits.domain.errors import InvalidRequest, NotFound
 from gencredits.service.facade import Gencredits
-from gencredits.service.keys import ApiKey, authenticate
+from gencredits.service.keys import ApiKey, authenticate, hash_secret
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +42,7 @@ class Principal:
             raise NotFound("account", account_id, field="account_id")
 
 
-def no_nul_characters(request: Request) -> None:
+async def no_nul_characters(request: Request) -> None:
     """Refuse a NUL character in a path or query parameter: PostgreSQL text cannot hold one
     (the driver fails, a 500), and no id, label or filter needs one."""
     for source in (request.path_params.items(), request.query_params.multi_items()):
@@ -44,27 +51,77 @@ def no_nul_characters(request: Request) -> None:
                 raise InvalidRequest(f"{name} must not contain a NUL character", field=name)
 
 
-def service(request: Request) -> Gencredits:
+async def service(request: Request) -> Gencredits:
     credits: Gencredits = request.app.state.credits
     return credits
 
 
-def principal(
+class KeyCache:
+    """Keys authenticated in the last ``seconds``, by the SHA-256 of their secret: a request
+    with a cached key skips the database read and the thread-pool hop it needs.
+
+    Off (``seconds`` 0) by default: every request then reads the key from the database, so a
+    revocation applies at once in every server process. When on, a key revoked through this
+    process (``DELETE /v1/keys/{id}``) is dropped at once; one revoked elsewhere (another worker
+    process, another server, ``gencredits keys revoke``) is refused within ``seconds``. Unknown
+    keys are never cached, so a new key works at once. Its dict operations are atomic under
+    the GIL, so request threads and the event loop share it without a lock."""
+
+    MAX_ENTRIES = 10_000  # past this the cache is emptied: a bound, not an eviction policy
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds = seconds
+        self._clock = clock
+        self._keys: dict[str, tuple[ApiKey, float]] = {}
+
+    def get(self, secret: str) -> ApiKey | None:
+        found = self._keys.get(hash_secret(secret))
+        if found is None:
+            return None
+        key, expires = found
+        if self._clock() >= expires:
+            self._keys.pop(hash_secret(secret), None)
+            return None
+        return key
+
+    def put(self, secret: str, key: ApiKey) -> None:
+        if len(self._keys) >= self.MAX_ENTRIES:
+            self._keys.clear()
+        self._keys[hash_secret(secret)] = (key, self._clock() + self.seconds)
+
+    def drop(self, key_id: str) -> None:
+        """Forget key ``key_id`` (revoked): its next request reads the database."""
+        for digest, (key, _) in list(self._keys.items()):
+            if key.id == key_id:
+                self._keys.pop(digest, None)
+
+
+async def principal(
     request: Request,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Principal:
+    """The caller's key. Async so that a cached key costs no thread-pool hop; the database
+    read of an uncached key runs in the thread pool, never on the event loop."""
     if not authorization or not authorization.lower().startswith("bearer "):
         raise HTTPException(
             401, "send 'Authorization: Bearer <key>'", headers={"WWW-Authenticate": "Bearer"}
         )
     secret = authorization[7:].strip()
-    key = authenticate(service(request).engine, secret) if 0 < len(secret) <= 200 else None
+    key = None
+    if 0 < len(secret) <= 200:
+        cache: KeyCache | None = request.app.state.key_cache
+        key = cache.get(secret) if cache is not None else None
+        if key is None:
+            credits: Gencredits = request.app.state.credits
+            key = await run_in_threadpool(authenticate, credits.engine, secret)
+            if key is not None and cache is not None:
+                cache.put(secret, key)
     if key is None:
         raise HTTPException(
             401, "the key is unknown or revoked", headers={"WWW-Authenticate": "Bearer"}
         )
     request.state.principal = key.id
-    limiter = getattr(request.app.state, "rate_limiter", None)
+    limiter = request.app.state.rate_limiter
     if limiter is not None:
         retry_after = limiter.hit(key.id)
         if retry_after is not None:
@@ -75,13 +132,13 @@ def principal(
     return Principal(key)
 
 
-def operator(caller: Annotated[Principal, Depends(principal)]) -> Principal:
+async def operator(caller: Annotated[Principal, Depends(principal)]) -> Principal:
     if not caller.is_operator:
         raise HTTPException(403, "this needs the operator key")
     return caller
 
 
-def idempotency_key(
+async def idempotency_key(
     idempotency_key: Annotated[
         str,
         Header(

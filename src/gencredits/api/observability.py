@@ -11,13 +11,16 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gencredits.api.problems import PROBLEM_JSON, TITLES
+from gencredits.service.group_commit import GroupCommitter
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -54,6 +57,28 @@ class Metrics:
         self.refusals = Counter(
             "gencredits_refusals_total", "Refused requests by problem code", ["code"],
             registry=self.registry,
+        )
+
+
+class GroupCommitCollector(Collector):
+    """The group committer's counters, read when ``/metrics`` is scraped: transactions
+    committed and the charges they carried (their ratio is the mean batch). Nothing while
+    group commit is off."""
+
+    def __init__(self, committer: Callable[[], GroupCommitter | None]) -> None:
+        self._committer = committer
+
+    def collect(self) -> Iterator[Metric]:
+        committer = self._committer()
+        if committer is None:
+            return
+        yield CounterMetricFamily(
+            "gencredits_group_commit_batches", "Group-commit transactions (one fsync each)",
+            value=committer.batches,
+        )
+        yield CounterMetricFamily(
+            "gencredits_group_commit_charges", "Charges applied by group commit",
+            value=committer.charges,
         )
 
 

@@ -13,10 +13,10 @@ single charge (a batch of one), so locks, idempotency and the no-overdraft rule 
 * :func:`charge_many`: an operator settles a list of charges at once and gets one outcome per
   item, an :class:`Entry` or the operating error that refused it.
 
-A batch also shares statements: each account is locked and caught up once, the batch's
-idempotency keys are looked up in one statement, each account's live grants are read once and
-drawn down in memory, the entries and keys are written as multi-row INSERTs, and each grant and
-balance is updated once for all its charges.
+A batch also shares statements: its accounts are locked in one statement and each caught up
+once, their live grants are read in one statement and drawn down in memory, the batch's
+idempotency keys are looked up in one statement, the entries and keys are written as multi-row
+INSERTs, and each grant and balance is updated once for all its charges.
 A refusal (``InsufficientCredits``, ``ProjectCapExceeded``, ``IdempotencyConflict``) raises
 before the charge writes anything, so it refuses that charge alone; it is noted
 (``refused_charges``) in the same transaction, as a single charge notes it in its own. Any
@@ -59,6 +59,7 @@ from gencredits.service import spending
 from gencredits.service.context import Context
 from gencredits.service.spending import PendingCharge
 from gencredits.service.timeline import catch_up
+from gencredits.store import queries
 from gencredits.store.queries import AccountRow
 
 # The most charges one transaction applies. A batch holds the write lock (SQLite) or its
@@ -178,16 +179,22 @@ def _apply_by_account(
     outcomes: list[Outcome | None] = [None] * len(batch)
     together = spending.ChargeBatch(connection)
     batched: list[int] = []
-    for account_id, group in groupby(order, key=lambda index: batch[index].account_id):
-        indexes = list(group)
+    groups = [
+        (account_id, list(group))
+        for account_id, group in groupby(order, key=lambda index: batch[index].account_id)
+    ]
+    locked = queries.lock_accounts(connection, [account_id for account_id, _ in groups])
+    plans = ctx.all_plans()
+    for account_id, indexes in groups:
         first = min(batch[index].now for index in indexes)
         last = max(batch[index].now for index in indexes)
-        try:
-            account = ctx.open_account(connection, account_id, first)
-        except NotFound as missing:
+        row = locked.get(account_id)
+        if row is None:
+            missing = NotFound("account", account_id, field="account_id")
             for index in indexes:
                 outcomes[index] = missing
             continue
+        account = catch_up(connection, row, plans, first)
         if last >= account.next_event_at:
             # A renewal or an expiry falls between these charges: each catches up on its own.
             opened = {account_id: account}
@@ -196,6 +203,8 @@ def _apply_by_account(
             continue
         together.add_account(account)
         batched.extend(indexes)
+    if batched:
+        together.prefetch_grants(min(batch[index].now for index in batched))
     together.prefetch_keys([batch[index] for index in batched])
     handles: dict[int, int] = {}
     for index in batched:

@@ -362,6 +362,15 @@ class ChargeBatch:
         moment of its charges (no renewal or expiry due before the last of them)."""
         self._accounts[account.id] = _BatchAccount(account, account.available_credits)
 
+    def prefetch_grants(self, now: datetime) -> None:
+        """Read the live grants of every account added, in one statement (call it with the
+        moment of the batch's first charge; no grant of these accounts expires before the
+        last, or its account would not be in the batch)."""
+        waiting = [part for part in self._accounts.values() if part.grants is None]
+        found = queries.live_grants_of(self.connection, [part.row.id for part in waiting], now)
+        for part in waiting:
+            part.grants = {grant.id: grant for grant in found[part.row.id]}
+
     def prefetch_keys(self, pending: Sequence[PendingCharge]) -> None:
         """Look up the idempotency keys of these charges in one statement (call it after
         their accounts are locked, so nobody else can store one of them meanwhile)."""

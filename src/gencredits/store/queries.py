@@ -86,6 +86,25 @@ def lock_account(connection: Connection, account_id: str) -> AccountRow | None:
     return None if row is None else AccountRow(*row)
 
 
+_LOCK_ACCOUNTS = (
+    select(*(accounts.c[name] for name in AccountRow.__slots__))
+    .where(accounts.c.id.in_(bindparam("p_ids", expanding=True)))
+    .order_by(accounts.c.id)
+)
+
+
+def lock_accounts(connection: Connection, account_ids: Sequence[str]) -> dict[str, AccountRow]:
+    """Read and lock many accounts in one statement, in id order (PostgreSQL locks the rows
+    in the order it returns them: the order every multi-account lock here takes)."""
+    statement = _LOCK_ACCOUNTS if is_sqlite(connection) else _LOCK_ACCOUNTS.with_for_update()
+    found: dict[str, AccountRow] = {}
+    for start in range(0, len(account_ids), 500):
+        part = list(account_ids[start : start + 500])
+        for row in connection.execute(statement, {"p_ids": part}):
+            found[row[0]] = AccountRow(*row)
+    return found
+
+
 def read_account(connection: Connection, account_id: str) -> AccountRow | None:
     row = _READ_ACCOUNT.first(connection, {"p_account_id": account_id})
     return None if row is None else AccountRow(*row)
@@ -172,6 +191,34 @@ def live_grants(connection: Connection, account_id: str, now: datetime) -> list[
     """Grants with credits left that have not expired, for :func:`allocate`."""
     rows = _LIVE_GRANTS.rows(connection, {"p_account_id": account_id, "p_now": now})
     return [GrantBalance(*row) for row in rows]
+
+
+_LIVE_GRANTS_OF = select(
+    grants.c.account_id,
+    grants.c.id,
+    grants.c.remaining_credits,
+    grants.c.priority,
+    grants.c.expires_at,
+).where(
+    grants.c.account_id.in_(bindparam("p_ids", expanding=True)),
+    grants.c.expired.is_(False),
+    grants.c.remaining_credits > 0,
+    or_(grants.c.expires_at.is_(None), grants.c.expires_at > bindparam("p_now")),
+)
+
+
+def live_grants_of(
+    connection: Connection, account_ids: Sequence[str], now: datetime
+) -> dict[str, list[GrantBalance]]:
+    """:func:`live_grants` of many accounts in one statement."""
+    found: dict[str, list[GrantBalance]] = {account_id: [] for account_id in account_ids}
+    for start in range(0, len(account_ids), 500):
+        part = list(account_ids[start : start + 500])
+        for account_id, *grant in connection.execute(
+            _LIVE_GRANTS_OF, {"p_ids": part, "p_now": now}
+        ):
+            found[account_id].append(GrantBalance(*grant))
+    return found
 
 
 _TAKE_FROM_GRANT = Prepared(

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request, status
+from starlette.concurrency import run_in_threadpool
 
 from gencredits.api.deps import Caller, IdempotencyKey, Operator, Service
 from gencredits.api.routes.catalog import body_request
@@ -47,21 +48,23 @@ def _metrics(request: Request) -> Any:
     responses=REFUSAL,
     summary="Charge a request at once (402 and nothing written when credits are short)",
 )
-def charge(
+async def charge(
     account_id: str, body: ChargeIn, request: Request, credits: Service, caller: Caller,
     key: IdempotencyKey,
 ) -> dict[str, Any]:
     caller.check_account(account_id)
+    metrics = _metrics(request)
     try:
-        entry = credits.charge(
-            account_id, body_request(body), idempotency_key=key, price_version=body.price_version,
-            project=body.project, job_ref=body.job_ref, actor=caller.actor,
+        entry = await run_in_threadpool(
+            credits.charge, account_id, body_request(body), idempotency_key=key,
+            price_version=body.price_version, project=body.project, job_ref=body.job_ref,
+            actor=caller.actor,
         )
     except (InsufficientCredits, ProjectCapExceeded) as error:
-        _metrics(request).refusals.labels(error.code).inc()
+        metrics.refusals.labels(error.code).inc()
         raise
-    _metrics(request).charges.inc()
-    _metrics(request).charged_credits.inc(entry.amount_credits)
+    metrics.charges.inc()
+    metrics.charged_credits.inc(entry.amount_credits)
     return entry.as_dict()
 
 

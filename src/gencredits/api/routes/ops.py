@@ -20,7 +20,7 @@ router = APIRouter(tags=["operations"])
 
 
 @router.get("/healthz", summary="The process is alive")
-def healthz() -> dict[str, str]:
+async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
@@ -36,13 +36,13 @@ def readyz(credits: Service, response: Response) -> dict[str, str]:
 
 
 @router.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics")
-def metrics(request: Request) -> Response:
+async def metrics(request: Request) -> Response:
     registry = request.app.state.metrics.registry
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get("/problems/{code}", response_class=HTMLResponse, include_in_schema=False)
-def problem_type(code: str) -> str:
+async def problem_type(code: str) -> str:
     if code not in TITLES:
         raise NotFound("problem type", code, field="code")
     return f"<h1>{TITLES[code]}</h1><p>gencredits problem type <code>{code}</code>.</p>"
@@ -73,8 +73,14 @@ def list_keys(credits: Service, _: Operator) -> list[dict[str, Any]]:
 
 
 @router.delete("/v1/keys/{key_id}", response_model=KeyOut, summary="Revoke a key (operator)")
-def revoke_key(key_id: str, credits: Service, _: Operator) -> dict[str, Any]:
-    return keys.revoke_key(credits.engine, key_id, credits.clock.now()).as_dict()
+def revoke_key(
+    key_id: str, request: Request, credits: Service, _: Operator
+) -> dict[str, Any]:
+    revoked = keys.revoke_key(credits.engine, key_id, credits.clock.now())
+    cache = request.app.state.key_cache
+    if cache is not None:  # this process refuses it at once; others within the cache's TTL
+        cache.drop(key_id)
+    return revoked.as_dict()
 
 
 @router.put("/v1/settings/topups", status_code=204,
