@@ -21,7 +21,7 @@ class Config:
     group_window_seconds: float = 0.001
     postgres_charges: int = 2_000
     postgres_workers: tuple[int, ...] = (1, 4, 16)
-    postgres_group_writers: int = 4  # group-commit writer threads (connections) on PostgreSQL
+    postgres_group_writers: int = 1  # group-commit writer threads (1 beat 4: bigger batches)
     growth_sizes: tuple[int, ...] = (100_000, 1_000_000)
     growth_accounts: int = 1_000
     growth_heavy_share: float = 0.10  # the heavy account's share of the ledger

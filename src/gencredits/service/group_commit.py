@@ -20,9 +20,10 @@ INSERTs, and each grant and balance is updated once for all its charges.
 A refusal (``InsufficientCredits``, ``ProjectCapExceeded``, ``IdempotencyConflict``) raises
 before the charge writes anything, so it refuses that charge alone; it is noted
 (``refused_charges``) in the same transaction, as a single charge notes it in its own. Any
-other failure rolls the batch back to its savepoint and applies it again with each charge in a
-``SAVEPOINT`` of its own, so the failure stays with its charge. When a renewal or expiry falls
-between an account's charges, those charges take the same one-by-one path. Checking and
+other failure before the commit rolls the transaction back and applies the batch again with
+each charge in a ``SAVEPOINT`` of its own, so the failure stays with its charge. When a
+renewal or expiry falls between an account's charges, those charges take that one-by-one
+path. Checking and
 pricing happen before the batch, in the caller's thread, so bad input is refused at once and
 never joins a batch.
 
@@ -160,17 +161,24 @@ def apply_batch(ctx: Context, batch: Sequence[PendingCharge]) -> list[Outcome]:
     Each account's charges run through one :class:`spending.AccountCharges`: its row is locked
     and caught up once, its live grants read once, and each grant and its balance written once
     for the whole batch, so a charge in a batch costs its idempotency look-up, its entry and its
-    key. Refusals write nothing and leave the others standing. Should anything else fail, the
-    transaction is rolled back and the batch applied again with each charge in a savepoint of
-    its own, so that failure stays with its charge."""
+    key. Refusals write nothing and leave the others standing. Should anything else fail
+    before the commit, the transaction is rolled back and the batch applied again, in a new
+    one, with each charge in a savepoint of its own, so that failure stays with its charge."""
     assert 1 <= len(batch) <= MAX_BATCH_ITEMS
     order = sorted(range(len(batch)), key=lambda index: batch[index].account_id)
-    with ctx.unit_of_work() as connection:
-        try:
-            with _savepoint(connection, "gencredits_batch"):
+    try:
+        with ctx.unit_of_work() as connection:
+            try:
                 return _apply_by_account(ctx, connection, batch, order)
-        except Exception:  # one charge's unexpected failure: find it, alone
+            except Exception as error:  # before the commit: nothing of it stays
+                raise _BatchFailed from error
+    except _BatchFailed:  # one charge's unexpected failure: find it, alone
+        with ctx.unit_of_work() as connection:
             return _apply_one_by_one(ctx, connection, batch, order)
+
+
+class _BatchFailed(Exception):
+    """A batch failed before its commit (and was rolled back): apply it one by one."""
 
 
 def _apply_by_account(
@@ -264,16 +272,16 @@ def _apply_one(
 
 
 @contextmanager
-def _savepoint(connection: Connection, name: str = "gencredits_charge") -> Iterator[None]:
+def _savepoint(connection: Connection) -> Iterator[None]:
     """Roll back to here on any exception (and re-raise it); release on success."""
-    connection.exec_driver_sql(f"SAVEPOINT {name}")
+    connection.exec_driver_sql("SAVEPOINT gencredits_charge")
     try:
         yield
     except BaseException:
-        connection.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {name}")
-        connection.exec_driver_sql(f"RELEASE SAVEPOINT {name}")
+        connection.exec_driver_sql("ROLLBACK TO SAVEPOINT gencredits_charge")
+        connection.exec_driver_sql("RELEASE SAVEPOINT gencredits_charge")
         raise
-    connection.exec_driver_sql(f"RELEASE SAVEPOINT {name}")
+    connection.exec_driver_sql("RELEASE SAVEPOINT gencredits_charge")
 
 
 class GroupCommitter:
