@@ -271,3 +271,45 @@ def test_any_rate_and_discount_stay_in_bounds(rate: Decimal, outputs: int, perce
     )
     priced = price_line(LineItem("m", outputs=outputs), Catalog(version=1, entries=(entry,)))
     assert 1 <= priced.request_credits <= max(1, round_half_up(rate * outputs))
+
+
+# --- the price cache ----------------------------------------------------------------------------
+
+
+@given(st.lists(valid_lines(), min_size=1, max_size=5))
+def test_a_cached_quote_is_the_quote_computed_afresh(lines: list[LineItem]) -> None:
+    request = QuoteRequest(lines=tuple(lines))
+    first = quote(request, CATALOG, issued_at=NOW)
+    again = quote(request, CATALOG, issued_at=NOW)  # from the cache
+    fresh = tuple(price_line(line, CATALOG, field_prefix=f"lines.{n}.") for n, line in
+                  enumerate(lines))
+    assert first == again
+    assert first.lines == fresh
+    assert first.total_credits == sum(line.subtotal_credits for line in fresh)
+
+
+def test_the_cache_never_answers_for_another_catalog_or_a_look_alike_request() -> None:
+    from dataclasses import replace
+
+    request = QuoteRequest.single("flux-2-pro")
+    assert quote(request, CATALOG, issued_at=NOW).total_credits == 5
+    repriced = CATALOG.with_entry(replace(CATALOG.get("flux-2-pro"), rule=FlatRule(Decimal(6))))
+    assert quote(request, repriced, issued_at=NOW).total_credits == 6  # new catalog, new price
+    assert quote(request, CATALOG, issued_at=NOW).total_credits == 5
+    # True == 1 as a dict key, but True is refused as a quantity, cached 1 or not.
+    with pytest.raises(InvalidRequest, match="whole number"):
+        quote(QuoteRequest(lines=(LineItem("flux-2-pro", outputs=True),)), CATALOG, issued_at=NOW)
+
+
+def test_refusals_are_not_cached_and_the_cache_stays_bounded() -> None:
+    from gencredits.domain import pricing
+
+    bad = QuoteRequest.single("flux-2-pro", outputs=99)
+    for _ in range(2):  # refused every time, with its field
+        with pytest.raises(OutOfRange) as refused:
+            quote(bad, CATALOG, issued_at=NOW)
+        assert refused.value.field == "lines.0.outputs"
+    for count in range(1, pricing.PRICED_CACHE_MAX_REQUESTS + 50):
+        quote(QuoteRequest((LineItem("flux-2-pro", count=count % 9_999 + 1),)), CATALOG,
+              issued_at=NOW)
+        assert len(pricing._priced) <= pricing.PRICED_CACHE_MAX_REQUESTS

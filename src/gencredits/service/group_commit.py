@@ -46,6 +46,7 @@ from itertools import groupby
 
 from sqlalchemy import Connection
 
+from gencredits.domain import limits
 from gencredits.domain.errors import (
     GencreditsError,
     InsufficientCredits,
@@ -63,19 +64,10 @@ from gencredits.service.timeline import catch_up
 from gencredits.store import queries
 from gencredits.store.queries import AccountRow
 
-# The most charges one transaction applies. A batch holds the write lock (SQLite) or its
-# accounts' row locks (PostgreSQL) while it runs; 1,000 charges take about a quarter of a
-# second, long enough to amortize the fsync completely and short enough not to starve others.
-MAX_BATCH_ITEMS = 1_000
-
-# How long the writer waits for more charges after the first arrives. Callers that are waiting
-# for an fsync queue up by themselves; the window only gathers stragglers, so it is short.
-DEFAULT_WINDOW_SECONDS = 0.001
-MAX_WINDOW_SECONDS = 0.1
-
-# Writer threads (and so connections) one committer may keep busy; past a few per core they
-# only add contention.
-MAX_WRITERS = 16
+MAX_BATCH_ITEMS = limits.MAX_BATCH_ITEMS
+DEFAULT_WINDOW_SECONDS = limits.DEFAULT_GROUP_COMMIT_WINDOW_SECONDS
+MAX_WINDOW_SECONDS = limits.MAX_GROUP_COMMIT_WINDOW_SECONDS
+MAX_WRITERS = limits.MAX_GROUP_COMMIT_WRITERS
 
 OPERATOR = "operator"
 
