@@ -223,7 +223,15 @@ entries = Table(
 )
 Index("ix_entries_account", entries.c.account_id, entries.c.id)
 Index("ix_entries_account_time", entries.c.account_id, entries.c.effective_at)
-Index("ix_entries_project", entries.c.account_id, entries.c.project, entries.c.effective_at)
+# Only entries with a project: most charges have none, and need not write this index.
+Index(
+    "ix_entries_project",
+    entries.c.account_id,
+    entries.c.project,
+    entries.c.effective_at,
+    sqlite_where=entries.c.project.is_not(None),
+    postgresql_where=entries.c.project.is_not(None),
+)
 
 idempotency_keys = Table(
     "idempotency_keys",
