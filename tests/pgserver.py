@@ -37,9 +37,11 @@ import pwd
 import re
 import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -258,6 +260,20 @@ class PostgresServer:
         return self.url_for(name)
 
 
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _stop_servers_on_sigterm() -> None:
+    """Make SIGTERM (a CI timeout, ``kill``) end the run as Ctrl-C does: pytest then tears
+    its fixtures down and the ``atexit`` hooks run, so no server outlives the run. Without
+    it, SIGTERM killed the interpreter at once and left the cluster running."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _interrupt)
+
+
 def start_postgres(base_dir: Path | None = None) -> PostgresServer:
     """Create a fresh cluster and start it on a free port on 127.0.0.1.
 
@@ -270,6 +286,7 @@ def start_postgres(base_dir: Path | None = None) -> PostgresServer:
 
     Raises PostgresError (with the server log's tail) if anything fails.
     """
+    _stop_servers_on_sigterm()
     bindir = find_bindir()
     if bindir is None:
         raise PostgresError(
