@@ -7,7 +7,7 @@ import os
 
 from fastapi import FastAPI
 
-from gencredits.api.app import ApiSettings, create_app
+from gencredits.api.app import ApiSettings, create_app, switch_from_environment
 from gencredits.api.observability import configure_json_logging
 from gencredits.service.facade import Gencredits
 from gencredits.service.facade import open as open_service
@@ -26,12 +26,7 @@ def settings_from_environment() -> ApiSettings:
 
 def group_commit_from_environment() -> bool:
     """``GENCREDITS_GROUP_COMMIT``: on unless ``0``/``false``/``no``/``off``."""
-    value = os.environ.get("GENCREDITS_GROUP_COMMIT", "1").strip().lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"GENCREDITS_GROUP_COMMIT must be 1/true/on or 0/false/off, not {value!r}")
+    return switch_from_environment("GENCREDITS_GROUP_COMMIT", default=True)
 
 
 def build_app(
@@ -56,6 +51,11 @@ def app_from_environment() -> FastAPI:
     group_commit = group_commit_from_environment()
     settings = settings_from_environment()
     credits = open_service(pool_size=pool_size)
+    # Load the catalog and plans now: read lazily, they would be read through a second pooled
+    # connection from inside the first requests' write transactions, and with more concurrent
+    # charges than connections (SQLite) that waits on the pool while holding the write lock.
+    credits.catalog()
+    credits.plans()
     if group_commit:
         credits.start_group_commit()
     return build_app(credits, settings, owns_service=True)

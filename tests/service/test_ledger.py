@@ -11,10 +11,12 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select, text
 
+import gencredits
 from gencredits import (
     Conflict,
     EntryKind,
@@ -876,3 +878,17 @@ def test_a_replay_returns_its_first_result_even_when_the_request_no_longer_valid
         credits.grant("ana", 10, source="promo", expires_at=soon, idempotency_key="g-2")
     assert probes.entry_count(credits) == before
     assert_books_balance(credits, "ana")
+
+
+def test_plans_are_read_on_the_units_own_connection(tmp_path: Path) -> None:
+    """With the plan cache empty, a charge reads the plans inside its transaction through its
+    own connection: a second pooled connection could wait forever when every connection is
+    held by a caller doing the same (here the pool has one)."""
+    credits = gencredits.open(f"sqlite:///{tmp_path}/one.db", pool_size=1)
+    try:
+        credits.create_account("ana", name="Ana", plan="pro")
+        credits._context.plans._plans = None  # as after another process's first start
+        entry = credits.charge("ana", QuoteRequest.single("flux-2-pro"), idempotency_key="k")
+        assert entry.available_after == 995
+    finally:
+        credits.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -29,7 +30,7 @@ from gencredits.api.observability import (
     RequestMiddleware,
 )
 from gencredits.api.routes import accounts, advice, catalog, events, money, ops
-from gencredits.domain.errors import GencreditsError
+from gencredits.domain.errors import GencreditsError, InvalidRequest
 from gencredits.service.events import WebhookDispatcher
 from gencredits.service.facade import Gencredits
 
@@ -46,6 +47,24 @@ class ApiSettings:
     # Seconds an authenticated API key is trusted without a database read (0: every request
     # reads it). Revocation through another process takes up to this long to apply.
     key_cache_seconds: float = 0.0
+
+
+SWITCH_ON = ("1", "true", "yes", "on")
+SWITCH_OFF = ("0", "false", "no", "off")
+
+
+def switch_from_environment(name: str, default: bool) -> bool:
+    """An on/off environment setting: 1/true/yes/on or 0/false/no/off in any case, ``default``
+    when unset; anything else is refused, naming the variable."""
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    if value.strip().lower() in SWITCH_ON:
+        return True
+    if value.strip().lower() in SWITCH_OFF:
+        return False
+    raise InvalidRequest(f"{name} must be 1, true, on or 0, false, off; not {value!r}",
+                         field=name)
 
 
 def create_app(
@@ -85,6 +104,9 @@ def create_app(
         version=__version__,
         summary="Credits for generative-AI products: catalog, quotes, balances, safe charging.",
         lifespan=lifespan,
+        # FastAPI's native OpenTelemetry hooks check the global providers on every request;
+        # this service reports through Prometheus (/metrics) and JSON logs instead.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
         docs_url=None,  # served below from local files: nothing loads from a CDN
         redoc_url=None,
         dependencies=[Depends(no_nul_characters)],

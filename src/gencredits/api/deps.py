@@ -60,12 +60,15 @@ class KeyCache:
     """Keys authenticated in the last ``seconds``, by the SHA-256 of their secret: a request
     with a cached key skips the database read and the thread-pool hop it needs.
 
-    Off (``seconds`` 0) by default: every request then reads the key from the database, so a
-    revocation applies at once in every server process. When on, a key revoked through this
-    process (``DELETE /v1/keys/{id}``) is dropped at once; one revoked elsewhere (another worker
-    process, another server, ``gencredits keys revoke``) is refused within ``seconds``. Unknown
-    keys are never cached, so a new key works at once. Its dict operations are atomic under
-    the GIL, so request threads and the event loop share it without a lock."""
+    The server has none unless ``GENCREDITS_KEY_CACHE_SECONDS`` is set: every request then reads
+    its key from the database, so a revocation applies at once in every server process. With
+    one, a key revoked through this process (``DELETE /v1/keys/{id}``) is dropped at once; one
+    revoked elsewhere (another worker process, another server, ``gencredits keys revoke``) is
+    refused within ``seconds``. Unknown keys are never cached, so a new key works at once. Its
+    dict operations are atomic under the GIL, so request threads and the event loop share it
+    without a lock; a key read from the database while a revocation was dropping entries is
+    not stored (the ``generation`` check), so a revocation cannot be undone by a request in
+    flight."""
 
     MAX_ENTRIES = 10_000  # past this the cache is emptied: a bound, not an eviction policy
 
@@ -73,6 +76,7 @@ class KeyCache:
         self.seconds = seconds
         self._clock = clock
         self._keys: dict[str, tuple[ApiKey, float]] = {}
+        self.generation = 0  # counts drops
 
     def get(self, secret: str) -> ApiKey | None:
         found = self._keys.get(hash_secret(secret))
@@ -84,24 +88,29 @@ class KeyCache:
             return None
         return key
 
-    def put(self, secret: str, key: ApiKey) -> None:
+    def put(self, secret: str, key: ApiKey, generation: int) -> None:
+        """Remember ``key``, read from the database when :attr:`generation` was
+        ``generation``; not if a key has been dropped since."""
+        if generation != self.generation:
+            return
         if len(self._keys) >= self.MAX_ENTRIES:
             self._keys.clear()
         self._keys[hash_secret(secret)] = (key, self._clock() + self.seconds)
 
     def drop(self, key_id: str) -> None:
         """Forget key ``key_id`` (revoked): its next request reads the database."""
+        self.generation += 1
         for digest, (key, _) in list(self._keys.items()):
             if key.id == key_id:
                 self._keys.pop(digest, None)
 
 
-async def principal(
-    request: Request,
-    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
-) -> Principal:
+async def principal(request: Request) -> Principal:
     """The caller's key. Async so that a cached key costs no thread-pool hop; the database
-    read of an uncached key runs in the thread pool, never on the event loop."""
+    read of an uncached key runs in the thread pool, never on the event loop. The header is
+    read directly, not declared as a parameter (it was never in the schema), which spares
+    FastAPI's per-request parameter machinery."""
+    authorization = request.headers.get("authorization")
     if not authorization or not authorization.lower().startswith("bearer "):
         raise HTTPException(
             401, "send 'Authorization: Bearer <key>'", headers={"WWW-Authenticate": "Bearer"}
@@ -112,10 +121,11 @@ async def principal(
         cache: KeyCache | None = request.app.state.key_cache
         key = cache.get(secret) if cache is not None else None
         if key is None:
+            generation = cache.generation if cache is not None else 0
             credits: Gencredits = request.app.state.credits
             key = await run_in_threadpool(authenticate, credits.engine, secret)
             if key is not None and cache is not None:
-                cache.put(secret, key)
+                cache.put(secret, key, generation)
     if key is None:
         raise HTTPException(
             401, "the key is unknown or revoked", headers={"WWW-Authenticate": "Bearer"}

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import threading
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from typing import Any
 
@@ -58,6 +58,18 @@ class Metrics:
             "gencredits_refusals_total", "Refused requests by problem code", ["code"],
             registry=self.registry,
         )
+        # The labelled children of each (method, route, status), looked up once: ``labels()``
+        # costs more than the increment. Routes are templates, so the set stays small.
+        self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        children = self._request_children.get((method, route, status))
+        if children is None:
+            children = (self.requests.labels(method, route, str(status)),
+                        self.latency.labels(method, route))
+            self._request_children[(method, route, status)] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
 
 class GroupCommitCollector(Collector):
@@ -116,7 +128,7 @@ class RequestMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = _header(scope, b"x-request-id") or uuid.uuid4().hex
+        request_id = _header(scope, b"x-request-id") or secrets.token_hex(16)
         started = time.perf_counter()
         status_holder = {"status": 500}
         declared = _header(scope, b"content-length")
@@ -155,8 +167,7 @@ class RequestMiddleware:
         route = scope.get("route")
         path = getattr(route, "path", None) or "unmatched"
         method = scope.get("method", "")
-        self.metrics.requests.labels(method, path, str(status)).inc()
-        self.metrics.latency.labels(method, path).observe(elapsed)
+        self.metrics.observe_request(method, path, status, elapsed)
         if log.isEnabledFor(logging.INFO):
             log.info(json.dumps({
                 "event": "request", "request_id": request_id, "method": method,

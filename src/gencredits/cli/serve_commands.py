@@ -50,10 +50,13 @@ def serve(
     """Start the HTTP API (and the dashboard) with the embedded SQLite database by default."""
     import uvicorn
 
+    from gencredits.api.app import switch_from_environment
+
     if database_url:
         os.environ["GENCREDITS_DATABASE_URL"] = database_url
     os.environ["GENCREDITS_SWEEP_SECONDS"] = str(sweep_seconds)
     with refusals():
+        switch_from_environment("GENCREDITS_GROUP_COMMIT", default=True)  # refused here, once
         credits = open_service()
     if keys.operator_key_count(credits.engine) == 0:
         _, secret = keys.create_key(credits.engine, account_id=None, name="operator (first start)",
@@ -69,9 +72,11 @@ def serve(
     console.print(f"gencredits serving on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
     # Dashboard sessions are signed with this secret; every worker process must share it.
     os.environ.setdefault("GENCREDITS_SESSION_SECRET", secrets.token_hex(32))
+    # The app logs every request itself (JSON, with its request id); uvicorn's access log
+    # would be a second, plainer line. httptools and uvloop are picked when installed.
     options: dict[str, Any] = {
         "host": host, "port": port, "workers": workers, "log_level": "warning",
-        "timeout_graceful_shutdown": 10,
+        "access_log": False, "timeout_graceful_shutdown": 10,
     }
     if workers == 1:
         uvicorn.run(APP_FACTORY, factory=True, **options)
@@ -135,7 +140,8 @@ def list_keys(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 
 
 def revoke_key(key_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Revoke an API key at once."""
+    """Revoke an API key at once (a server with GENCREDITS_KEY_CACHE_SECONDS set may still
+    take it for that many seconds)."""
     with refusals():
         credits = open_service()
         key = keys.revoke_key(credits.engine, key_id, credits.clock.now())

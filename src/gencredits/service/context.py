@@ -40,7 +40,8 @@ class Context:
         account = queries.lock_account(connection, account_id)
         if account is None:
             raise NotFound("account", account_id, field="account_id")
-        return catch_up(connection, account, self.all_plans(), now)
+        return catch_up(connection, account, self.all_plans(connection), now)
 
-    def all_plans(self) -> Plans:
-        return self.plans.all()
+    def all_plans(self, connection: Connection | None = None) -> Plans:
+        """Every plan; inside a unit of work pass its connection (see :meth:`PlanStore.all`)."""
+        return self.plans.all(connection)

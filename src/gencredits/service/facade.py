@@ -431,6 +431,7 @@ def open(
     migrate(engine)
     service = Gencredits(engine, clock=clock)
     seed(engine, service.clock.now(), catalog_path)
+    service.plans()  # loaded now, not by the first charge inside its transaction
     return service
 
 

@@ -184,7 +184,7 @@ def _apply_by_account(
         for account_id, group in groupby(order, key=lambda index: batch[index].account_id)
     ]
     locked = queries.lock_accounts(connection, [account_id for account_id, _ in groups])
-    plans = ctx.all_plans()
+    plans = ctx.all_plans(connection)
     for account_id, indexes in groups:
         first = min(batch[index].now for index in indexes)
         last = max(batch[index].now for index in indexes)
@@ -251,7 +251,7 @@ def _apply_one(
                 account = ctx.open_account(connection, account_id, pending.now)
             else:
                 # Still locked by this transaction: only time may have moved.
-                account = catch_up(connection, account, ctx.all_plans(), pending.now)
+                account = catch_up(connection, account, ctx.all_plans(connection), pending.now)
             entry, opened[account_id] = spending.apply_charge(connection, account, pending)
         return entry
     except (InsufficientCredits, ProjectCapExceeded) as error:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from datetime import datetime
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select, update
 
 from gencredits.domain.plans import Plan, Plans
 from gencredits.store.engine import read_transaction, write_transaction
@@ -19,18 +19,28 @@ class PlanStore:
         self._lock = threading.Lock()
         self._plans: Plans | None = None
 
-    def all(self) -> Plans:
+    def all(self, connection: Connection | None = None) -> Plans:
+        """Every plan (cached). Inside a transaction pass its ``connection``: reading through
+        a second pooled connection while holding one could wait for the pool forever when
+        every connection is held by a caller doing the same (found by tests/api)."""
         cached = self._plans
         if cached is not None:
             return cached
-        with read_transaction(self._engine) as connection:
-            documents = connection.execute(
-                select(plans_table.c.document).order_by(plans_table.c.created_at, plans_table.c.id)
-            ).scalars()
-            loaded = Plans(tuple(plan_from_document(document) for document in documents))
+        if connection is not None:
+            loaded = self._read(connection)
+        else:
+            with read_transaction(self._engine) as reading:
+                loaded = self._read(reading)
         with self._lock:
             self._plans = loaded
         return loaded
+
+    @staticmethod
+    def _read(connection: Connection) -> Plans:
+        documents = connection.execute(
+            select(plans_table.c.document).order_by(plans_table.c.created_at, plans_table.c.id)
+        ).scalars()
+        return Plans(tuple(plan_from_document(document) for document in documents))
 
     def get(self, plan_id: str) -> Plan:
         return self.all().get(plan_id)
@@ -55,6 +65,8 @@ class PlanStore:
                         id=plan.id, document=document, created_at=now, updated_at=now
                     )
                 )
+        with read_transaction(self._engine) as reading:  # loaded now, not lazily later
+            loaded = self._read(reading)
         with self._lock:
-            self._plans = None
+            self._plans = loaded
         return plan

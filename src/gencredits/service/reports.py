@@ -402,7 +402,7 @@ def usage_report(
     now = ctx.now()
     with read_transaction(ctx.engine) as connection:
         if period == "cycle":
-            windows = cycle_windows(connection, account, ctx.all_plans(), limit=periods)
+            windows = cycle_windows(connection, account, ctx.all_plans(connection), limit=periods)
         else:
             windows = month_windows(now, periods)
         totals = period_totals(connection, account_id, windows)
