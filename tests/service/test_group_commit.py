@@ -402,13 +402,17 @@ def _books(credits: Gencredits, account_id: str) -> tuple[Any, ...]:
         max_size=40,
     )
 )
+@pytest.mark.parametrize("few", [0, group_commit.FEW], ids=["in-lists", "one-row"])
 def test_a_batch_gives_what_its_charges_give_one_after_another(
-    credits: Gencredits, clock: ManualClock, steps: list[Step]
+    credits: Gencredits, clock: ManualClock, monkeypatch: pytest.MonkeyPatch, few: int,
+    steps: list[Step],
 ) -> None:
     """Differential: the same charges, at the same moments, applied one by one on three
     accounts and as one batch on three twins. Every outcome (entry, refusal, replay,
     idempotency conflict), balance, entry, refusal note and event must be the same, across
-    renewals and the trial's expiry falling inside the batch."""
+    renewals and the trial's expiry falling inside the batch. Both ways a batch reads its
+    accounts: statements with IN lists (many accounts) and one-row statements (a few)."""
+    monkeypatch.setattr(group_commit, "FEW", few)
     _examples["n"] += 1
     example, base = _examples["n"], clock.now()
     alone = [f"alone-{example}-{n}" for n in range(3)]
