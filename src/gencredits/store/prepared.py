@@ -31,6 +31,7 @@ class _Compiled:
     literals: dict[str, Any]  # values the statement was written with (``remaining > 0``)
     bind_processors: tuple[tuple[int, Processor], ...]  # (position, processor)
     result_processors: tuple[tuple[int, Processor], ...]  # (column, processor)
+    keys: tuple[str, ...]  # the result columns' names
 
     def parameters(self, values: Mapping[str, Any]) -> list[Any] | dict[str, Any]:
         if self.literals:
@@ -100,6 +101,7 @@ class Prepared:
             literals,
             bind_processors,
             tuple(result_processors),
+            tuple(column.keyname for column in columns),
         )
 
     def _cursor(self, connection: Connection, values: Mapping[str, Any]) -> tuple[Any, _Compiled]:
@@ -121,3 +123,11 @@ class Prepared:
         cursor, compiled = self._cursor(connection, values)
         raw = cursor.fetchone()
         return None if raw is None else compiled.row(raw)
+
+    def first_mapping(
+        self, connection: Connection, values: Mapping[str, Any]
+    ) -> dict[str, Any] | None:
+        """:meth:`first` as a dict of the result columns' names."""
+        cursor, compiled = self._cursor(connection, values)
+        raw = cursor.fetchone()
+        return None if raw is None else dict(zip(compiled.keys, compiled.row(raw), strict=True))

@@ -306,7 +306,7 @@ def next_grant_expiry(connection: Connection, account_id: str) -> datetime | Non
 # --- holds -----------------------------------------------------------------------------------
 
 
-def _hold(row: RowMapping) -> Hold:
+def _hold(row: Mapping[Any, Any]) -> Hold:
     return Hold(
         id=row["id"],
         account_id=row["account_id"],
@@ -325,9 +325,12 @@ def _hold(row: RowMapping) -> Hold:
 
 
 # A hold and its capture are the second hot path: built once, like the charge's statements.
-_INSERT_HOLD = insert(holds).returning(holds)
-_READ_HOLD = select(holds).where(holds.c.id == bindparam("p_hold_id"))
-_SETTLE_HOLD = (
+_HOLD_COLUMNS = tuple(column.key for column in holds.c if column.key != "id")
+_INSERT_HOLD = Prepared(
+    insert(holds).values({name: bindparam(name) for name in _HOLD_COLUMNS}).returning(holds)
+)
+_READ_HOLD = Prepared(select(holds).where(holds.c.id == bindparam("p_hold_id")))
+_SETTLE_HOLD = Prepared(
     update(holds)
     .where(holds.c.id == bindparam("p_hold_id"), holds.c.status == HoldStatus.PENDING.value)
     .values(
@@ -337,23 +340,30 @@ _SETTLE_HOLD = (
     )
     .returning(holds)
 )
-_NEXT_HOLD_EXPIRY = select(func.min(holds.c.expires_at)).where(
-    holds.c.account_id == bindparam("p_account_id"), holds.c.status == HoldStatus.PENDING.value
+_NEXT_HOLD_EXPIRY = Prepared(
+    select(func.min(holds.c.expires_at)).where(
+        holds.c.account_id == bindparam("p_account_id"),
+        holds.c.status == HoldStatus.PENDING.value,
+    )
 )
-_PENDING_HOLD_COUNT = select(func.count()).where(
-    holds.c.account_id == bindparam("p_account_id"), holds.c.status == HoldStatus.PENDING.value
+_PENDING_HOLD_COUNT = Prepared(
+    select(func.count()).where(
+        holds.c.account_id == bindparam("p_account_id"),
+        holds.c.status == HoldStatus.PENDING.value,
+    )
 )
 
 
 def insert_hold(connection: Connection, **values: Any) -> Hold:
-    unknown = values.keys() - set(holds.c.keys())
+    unknown = values.keys() - set(_HOLD_COLUMNS)
     assert not unknown, f"holds have no column {sorted(unknown)}"
-    row = connection.execute(_INSERT_HOLD, values).mappings().one()
+    row = _INSERT_HOLD.first_mapping(connection, dict.fromkeys(_HOLD_COLUMNS) | values)
+    assert row is not None
     return _hold(row)
 
 
-def read_hold(connection: Connection, hold_id: int) -> tuple[Hold, RowMapping] | None:
-    row = connection.execute(_READ_HOLD, {"p_hold_id": hold_id}).mappings().first()
+def read_hold(connection: Connection, hold_id: int) -> tuple[Hold, Mapping[str, Any]] | None:
+    row = _READ_HOLD.first_mapping(connection, {"p_hold_id": hold_id})
     return None if row is None else (_hold(row), row)
 
 
@@ -375,7 +385,8 @@ def settle_hold(
         "p_captured": captured,
         "p_settled_at": at,
     }
-    row = connection.execute(_SETTLE_HOLD, parameters).mappings().one()
+    row = _SETTLE_HOLD.first_mapping(connection, parameters)
+    assert row is not None, f"hold {hold_id} was not pending"
     return _hold(row)
 
 
@@ -394,11 +405,14 @@ def holds_due(connection: Connection, account_id: str, now: datetime) -> list[Ro
 
 
 def next_hold_expiry(connection: Connection, account_id: str) -> datetime | None:
-    return connection.execute(_NEXT_HOLD_EXPIRY, {"p_account_id": account_id}).scalar_one_or_none()
+    row = _NEXT_HOLD_EXPIRY.first(connection, {"p_account_id": account_id})
+    return None if row is None else row[0]
 
 
 def pending_hold_count(connection: Connection, account_id: str) -> int:
-    return int(connection.execute(_PENDING_HOLD_COUNT, {"p_account_id": account_id}).scalar_one())
+    row = _PENDING_HOLD_COUNT.first(connection, {"p_account_id": account_id})
+    assert row is not None
+    return int(row[0])
 
 
 def list_holds(
