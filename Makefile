@@ -13,7 +13,8 @@ run: setup
 	@$(BIN)/gencredits catalog
 	@$(BIN)/gencredits serve --host 127.0.0.1 --port 8000 --demo
 
-test: setup postgres browser
+# ruff and mypy --strict first (seconds), then the whole suite.
+test: setup postgres browser lint
 	$(BIN)/python -m pytest
 
 # The reliability suite alone (crash recovery, races, bank, fuzzing, access, limits): each test
