@@ -84,7 +84,10 @@ class AccountBook:
         Crossing below the low-balance mark, or reaching zero, emits its event here, in the
         same transaction (the outbox)."""
         if self.spending:
-            self.emit_spending_events(self.account.available_credits)
+            spending_events(
+                self.connection, self.account, self.account.available_credits,
+                self.available_credits, self.held_credits, self.now,
+            )
         available_delta = self.available_credits - self.account.available_credits
         held_delta = self.held_credits - self.account.held_credits
         if available_delta or held_delta or self.next_event_at is not None:
@@ -103,13 +106,6 @@ class AccountBook:
             available_credits=self.available_credits,
             held_credits=self.held_credits,
             next_event_at=next_event_at,
-        )
-
-    def emit_spending_events(self, before: int) -> None:
-        """Spending from ``before`` to the available credits now (see :func:`spending_events`)."""
-        spending_events(
-            self.connection, self.account, before, self.available_credits, self.held_credits,
-            self.now,
         )
 
     def return_credits(

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, delete
 
 from gencredits.domain import limits
 from gencredits.domain.errors import IdempotencyConflict, InvalidRequest
-from gencredits.store.queries import find_idempotency_key, insert_idempotency_key
+from gencredits.store.queries import StoredKey, find_idempotency_key, insert_idempotency_key
 from gencredits.store.tables import idempotency_keys
 
 Result = TypeVar("Result")
@@ -57,9 +57,7 @@ def run_once(
     digest = request_hash(operation, payload)
     stored = find_idempotency_key(connection, scope, key)
     if stored is not None:
-        if stored.request_hash != digest:
-            raise IdempotencyConflict(key)
-        return decode(stored.response)
+        return first_result(stored, digest, key, decode)
     result = perform()
     insert_idempotency_key(
         connection,
@@ -92,7 +90,15 @@ def replay_of(
     stored = find_idempotency_key(connection, scope, key)
     if stored is None:
         return None
-    if stored.request_hash != request_hash(operation, payload):
+    return first_result(stored, request_hash(operation, payload), key, decode)
+
+
+def first_result(
+    stored: StoredKey, digest: str, key: str, decode: Callable[[dict[str, Any]], Result]
+) -> Result:
+    """What a replay of a stored key gets: the first result, decoded; or a conflict when the
+    request (its hash, ``digest``) is not the one first made with ``key``."""
+    if stored.request_hash != digest:
         raise IdempotencyConflict(key)
     return decode(stored.response)
 

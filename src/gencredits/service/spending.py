@@ -44,7 +44,13 @@ from gencredits.service import events
 from gencredits.service.accounts import check_project
 from gencredits.service.book import AccountBook, spending_events
 from gencredits.service.context import Context
-from gencredits.service.idempotency import check_key, replay_of, request_hash, run_once
+from gencredits.service.idempotency import (
+    check_key,
+    first_result,
+    replay_of,
+    request_hash,
+    run_once,
+)
 from gencredits.store import queries
 from gencredits.store.engine import read_transaction
 from gencredits.store.queries import AccountRow
@@ -397,9 +403,9 @@ class ChargeBatch:
         else:
             stored = self._stored.get(scope_key)
         if stored is not None:
-            if stored.request_hash != digest:
-                raise IdempotencyConflict(key)
-            return stored_charge(self.connection, stored.response)
+            return first_result(
+                stored, digest, key, lambda data: stored_charge(self.connection, data)
+            )
         handle = self._debit(pending)
         self._batch_keys[scope_key] = (digest, handle)
         key_row = {

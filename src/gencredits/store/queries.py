@@ -469,16 +469,25 @@ def insert_entry(connection: Connection, **values: Any) -> Entry:
     (JSON values are plain lists, dicts, strings and numbers; times come back as aware UTC,
     as the column type returns them). Returning the whole row decoded again the JSON and
     times just encoded: a third of the cost of the charge's INSERT."""
+    row = _entry_row(values)
+    written = _INSERT_ENTRY.first(connection, row)
+    assert written is not None
+    return _written_entry(row, written[0])
+
+
+def _entry_row(values: dict[str, Any]) -> dict[str, Any]:
+    """Every column of an entry: the values given (grants as JSON lists), None for the rest."""
     values["grants"] = [list(allocation) for allocation in values.get("grants", ())]
     unknown = values.keys() - set(_ENTRY_COLUMNS)
     assert not unknown, f"entries have no column {sorted(unknown)}"
-    row: dict[str, Any] = dict.fromkeys(_ENTRY_COLUMNS) | values
-    written = _INSERT_ENTRY.first(connection, row)
-    assert written is not None
-    entry_id = written[0]
+    return dict.fromkeys(_ENTRY_COLUMNS) | values
+
+
+def _written_entry(row: dict[str, Any], entry_id: int) -> Entry:
+    """The entry ``row`` became under ``entry_id`` (times as aware UTC, as the column reads)."""
     row["id"] = int(entry_id)
-    row["effective_at"] = values["effective_at"].astimezone(UTC)
-    row["created_at"] = values["created_at"].astimezone(UTC)
+    row["effective_at"] = row["effective_at"].astimezone(UTC)
+    row["created_at"] = row["created_at"].astimezone(UTC)
     return _entry(row)
 
 
@@ -496,23 +505,11 @@ def insert_entries(connection: Connection, rows: Sequence[dict[str, Any]]) -> li
     row more."""
     if len(rows) == 1:
         return [insert_entry(connection, **rows[0])]
-    written: list[dict[str, Any]] = []
-    for values in rows:
-        values["grants"] = [list(allocation) for allocation in values.get("grants", ())]
-        unknown = values.keys() - set(_ENTRY_COLUMNS)
-        assert not unknown, f"entries have no column {sorted(unknown)}"
-        written.append(dict.fromkeys(_ENTRY_COLUMNS) | values)
-    for row in written:
-        del row["id"]
-    ids = sorted(connection.execute(_INSERT_ENTRIES, written).scalars().all())
+    written = [_entry_row(values) for values in rows]
+    without_ids = [{name: value for name, value in row.items() if name != "id"} for row in written]
+    ids = sorted(connection.execute(_INSERT_ENTRIES, without_ids).scalars().all())
     assert len(ids) == len(written)
-    result = []
-    for entry_id, row in zip(ids, written, strict=True):
-        row["id"] = int(entry_id)
-        row["effective_at"] = row["effective_at"].astimezone(UTC)
-        row["created_at"] = row["created_at"].astimezone(UTC)
-        result.append(_entry(row))
-    return result
+    return [_written_entry(row, entry_id) for row, entry_id in zip(written, ids, strict=True)]
 
 
 def read_entry(connection: Connection, entry_id: int) -> Entry | None:
