@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, bindparam, insert, select, update
 
+from gencredits.store import queries
 from gencredits.store.engine import make_engine, migrate, write_transaction
-from gencredits.store.prepared import Prepared
+from gencredits.store.prepared import Prepared, PreparedIn, PreparedInsert
 from gencredits.store.tables import accounts, grants, idempotency_keys, plans
 
 MOMENT = datetime(2026, 3, 31, 23, 59, 58, 123456, tzinfo=UTC)
@@ -121,3 +123,74 @@ def test_json_round_trips_and_missing_values_are_named(engine: Engine) -> None:
         assert read.first(connection, {"p_key": "absent"}) is None
         with pytest.raises(KeyError, match="p_key"):
             read.first(connection, {})
+
+
+def test_execute_many_counts_every_row_it_changed(engine: Engine) -> None:
+    with write_transaction(engine) as connection:
+        first, second = (
+            INSERT_GRANT.first(connection, GRANT | {"cycle_number": number}) for number in (2, 3)
+        )
+        assert first is not None and second is not None
+        changed = TAKE.execute_many(
+            connection,
+            [{"p_id": first[0], "p_take": 10}, {"p_id": second[0], "p_take": 15},
+             {"p_id": first[0], "p_take": 1000}],  # more than it has: changes nothing
+        )
+        left = dict(connection.execute(select(grants.c.id, grants.c.remaining_credits)).all())
+    assert changed in (2, -1)  # -1: a driver that does not count executemany's rows
+    assert left == {first[0]: 30, second[0]: 25}
+
+
+INSERT_GRANTS = PreparedInsert(insert(grants).values({name: bindparam(name) for name in GRANT}))
+
+
+@pytest.mark.parametrize("count", [1, 2, 7])
+def test_insert_many_returns_each_rows_id_in_order(engine: Engine, count: int) -> None:
+    rows = [GRANT | {"cycle_number": 10 + number, "amount_credits": 1000 + number}
+            for number in range(count)]
+    with write_transaction(engine) as connection:
+        INSERT_GRANT.first(connection, GRANT)  # ids need not start at 1
+        ids = INSERT_GRANTS.insert_many(connection, rows)
+        stored = dict(connection.execute(select(grants.c.id, grants.c.amount_credits)).all())
+    assert len(set(ids)) == count
+    assert [stored[grant_id] for grant_id in ids] == [row["amount_credits"] for row in rows]
+
+
+ACCOUNT_NAMES = Prepared(select(accounts.c.id))
+
+
+@pytest.mark.parametrize("count", [1, 3, 5, 16, 17, 300, 600])
+def test_an_in_list_of_any_length_finds_each_item_once(engine: Engine, count: int) -> None:
+    """Chunks of 256, each padded to a compiled size by repeating its last item."""
+    ids_in = PreparedIn(
+        lambda size: select(accounts.c.id, accounts.c.available_credits).where(
+            accounts.c.id.in_([bindparam(f"in_{index}") for index in range(size)])
+        )
+    )
+    wanted = ["acct"] + [f"absent-{number}" for number in range(count - 1)]
+    with write_transaction(engine) as connection:
+        assert ids_in.rows(connection, wanted) == [("acct", 100)]
+        assert ids_in.rows(connection, wanted[1:]) == []
+
+
+def test_sqlite_looks_each_batch_item_up_in_an_index(tmp_path: Path) -> None:
+    """The batch statements (accounts, live grants, idempotency keys) search an index for
+    their IN list's items; a row-value IN made SQLite scan the whole key index per batch."""
+    engine = make_engine(f"sqlite:///{tmp_path}/plans.db", pool_size=1)
+    migrate(engine)
+    statements = {
+        "accounts": queries._LOCK_ACCOUNTS["sqlite"],
+        "grants": queries._LIVE_GRANTS_OF,
+        "idempotency_keys": queries._FIND_KEYS["sqlite"],
+    }
+    with engine.connect() as connection:
+        for table, statement in statements.items():
+            for size in PreparedIn.SIZES:
+                compiled = statement._by_size[size]._compiled(connection.dialect)
+                plan = connection.exec_driver_sql(
+                    "EXPLAIN QUERY PLAN " + compiled.sql, tuple([None] * len(compiled.names))
+                ).all()
+                steps = " | ".join(row[-1] for row in plan)
+                assert "SEARCH" in steps and f"SCAN {table}" not in steps, (table, size, steps)
+                assert "SCAN k " not in steps + " ", (table, size, steps)
+    engine.dispose()

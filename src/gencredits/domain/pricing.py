@@ -21,7 +21,7 @@ time. The cache is bounded; it is emptied when full.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -74,10 +74,18 @@ class QuoteLine:
     request_credits: int  # one request, discounted and rounded
     subtotal_credits: int  # request_credits x count
     capped_by_outputs: int | None = None  # priced as this larger request, which costs less
+    # What as_dict() and undiscounted_credits computed: a line is immutable, and the pricing
+    # cache hands the same line to every charge of the same request.
+    _memo: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def undiscounted_credits(self) -> int:
-        return round_half_up(self.undiscounted_request) * self.count
+        found = self._memo.get("undiscounted_credits")
+        if found is None:
+            found = self._memo["undiscounted_credits"] = (
+                round_half_up(self.undiscounted_request) * self.count
+            )
+        return int(found)
 
     def explain(self) -> str:
         """``4 x 5 = 20, 10% batch discount -> 18, x 50 requests = 900``."""
@@ -94,6 +102,13 @@ class QuoteLine:
         return text
 
     def as_dict(self) -> dict[str, Any]:
+        """The line as JSON-ready values (a new dict each call; built once per line)."""
+        found = self._memo.get("as_dict")
+        if found is None:
+            found = self._memo["as_dict"] = self._as_dict()
+        return dict(found)
+
+    def _as_dict(self) -> dict[str, Any]:
         return {
             "model": self.model_id,
             "model_name": self.model_name,

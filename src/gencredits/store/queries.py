@@ -21,7 +21,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
-    tuple_,
+    text,
     update,
 )
 
@@ -34,7 +34,7 @@ from gencredits.domain.ledger import (
     HoldStatus,
 )
 from gencredits.store.engine import is_sqlite
-from gencredits.store.prepared import Prepared
+from gencredits.store.prepared import Prepared, PreparedIn, PreparedInsert
 from gencredits.store.tables import (
     accounts,
     entries,
@@ -71,9 +71,8 @@ class AccountRow:
 # through the driver (store/prepared.py): building a Core statement per call cost 60-120 us
 # each, and SQLAlchemy's execution path as much again as the driver's (benchmarks/RESULTS.md).
 # Parameter names avoid column names, which UPDATE reserves.
-_SELECT_ACCOUNT = select(*(accounts.c[name] for name in AccountRow.__slots__)).where(
-    accounts.c.id == bindparam("p_account_id")
-)
+_SELECT_ACCOUNT_COLUMNS = select(*(accounts.c[name] for name in AccountRow.__slots__))
+_SELECT_ACCOUNT = _SELECT_ACCOUNT_COLUMNS.where(accounts.c.id == bindparam("p_account_id"))
 _READ_ACCOUNT = Prepared(_SELECT_ACCOUNT)
 _LOCK_ACCOUNT = Prepared(_SELECT_ACCOUNT.with_for_update())
 
@@ -86,23 +85,29 @@ def lock_account(connection: Connection, account_id: str) -> AccountRow | None:
     return None if row is None else AccountRow(*row)
 
 
-_LOCK_ACCOUNTS = (
-    select(*(accounts.c[name] for name in AccountRow.__slots__))
-    .where(accounts.c.id.in_(bindparam("p_ids", expanding=True)))
-    .order_by(accounts.c.id)
-)
+def _account_ids_in(count: int) -> Any:
+    return accounts.c.id.in_([bindparam(f"in_{index}") for index in range(count)])
+
+
+_LOCK_ACCOUNTS = {
+    "sqlite": PreparedIn(
+        lambda count: _SELECT_ACCOUNT_COLUMNS.where(_account_ids_in(count)).order_by(accounts.c.id)
+    ),
+    "postgresql": PreparedIn(
+        lambda count: _SELECT_ACCOUNT_COLUMNS.where(_account_ids_in(count))
+        .order_by(accounts.c.id)
+        .with_for_update()
+    ),
+}
 
 
 def lock_accounts(connection: Connection, account_ids: Sequence[str]) -> dict[str, AccountRow]:
     """Read and lock many accounts in one statement, in id order (PostgreSQL locks the rows
-    in the order it returns them: the order every multi-account lock here takes)."""
-    statement = _LOCK_ACCOUNTS if is_sqlite(connection) else _LOCK_ACCOUNTS.with_for_update()
-    found: dict[str, AccountRow] = {}
-    for start in range(0, len(account_ids), 500):
-        part = list(account_ids[start : start + 500])
-        for row in connection.execute(statement, {"p_ids": part}):
-            found[row[0]] = AccountRow(*row)
-    return found
+    in the order it returns them: the order every multi-account lock here takes; a batch of
+    more than one statement's worth locks them chunk by chunk, still in id order)."""
+    statement = _LOCK_ACCOUNTS["sqlite" if is_sqlite(connection) else "postgresql"]
+    rows = statement.rows(connection, sorted(set(account_ids)))
+    return {row[0]: AccountRow(*row) for row in rows}
 
 
 def read_account(connection: Connection, account_id: str) -> AccountRow | None:
@@ -162,9 +167,9 @@ def apply_available_deltas(connection: Connection, deltas: Sequence[tuple[str, i
         for account_id, delta in deltas
     ]
     if len(parameters) > 2:
-        result = connection.execute(_APPLY_DELTA, parameters)
-        if result.rowcount >= 0:
-            assert result.rowcount == len(parameters), "an account is gone"
+        changed = _APPLY_DELTA_ONLY.execute_many(connection, parameters)
+        if changed >= 0:
+            assert changed == len(parameters), "an account is gone"
         return
     for values in parameters:
         assert _APPLY_DELTA_ONLY.execute(connection, values) == 1, "an account is gone"
@@ -193,17 +198,22 @@ def live_grants(connection: Connection, account_id: str, now: datetime) -> list[
     return [GrantBalance(*row) for row in rows]
 
 
-_LIVE_GRANTS_OF = select(
-    grants.c.account_id,
-    grants.c.id,
-    grants.c.remaining_credits,
-    grants.c.priority,
-    grants.c.expires_at,
-).where(
-    grants.c.account_id.in_(bindparam("p_ids", expanding=True)),
-    grants.c.expired.is_(False),
-    grants.c.remaining_credits > 0,
-    or_(grants.c.expires_at.is_(None), grants.c.expires_at > bindparam("p_now")),
+_LIVE_GRANTS_OF = PreparedIn(
+    lambda count: select(
+        grants.c.account_id,
+        grants.c.id,
+        grants.c.remaining_credits,
+        grants.c.priority,
+        grants.c.expires_at,
+    ).where(
+        grants.c.account_id.in_([bindparam(f"in_{index}") for index in range(count)]),
+        grants.c.expired.is_(False),
+        grants.c.remaining_credits > 0,
+        or_(
+            grants.c.expires_at.is_(None),
+            grants.c.expires_at > bindparam("p_now", type_=grants.c.expires_at.type),
+        ),
+    )
 )
 
 
@@ -212,12 +222,10 @@ def live_grants_of(
 ) -> dict[str, list[GrantBalance]]:
     """:func:`live_grants` of many accounts in one statement."""
     found: dict[str, list[GrantBalance]] = {account_id: [] for account_id in account_ids}
-    for start in range(0, len(account_ids), 500):
-        part = list(account_ids[start : start + 500])
-        for account_id, *grant in connection.execute(
-            _LIVE_GRANTS_OF, {"p_ids": part, "p_now": now}
-        ):
-            found[account_id].append(GrantBalance(*grant))
+    for account_id, *grant in _LIVE_GRANTS_OF.rows(
+        connection, sorted(set(account_ids)), {"p_now": now}
+    ):
+        found[account_id].append(GrantBalance(*grant))
     return found
 
 
@@ -234,9 +242,9 @@ _TAKE_FROM_GRANT = Prepared(
 def take_from_grants(connection: Connection, allocations: Sequence[Allocation]) -> None:
     if len(allocations) > 2:  # many grants (a batch's): one executemany
         parameters = [{"p_grant_id": grant, "p_take": credits} for grant, credits in allocations]
-        result = connection.execute(_TAKE_FROM_GRANT.statement, parameters)
-        if result.rowcount >= 0:  # drivers that count executemany's rows
-            assert result.rowcount == len(parameters), "a grant could not give its share"
+        changed = _TAKE_FROM_GRANT.execute_many(connection, parameters)
+        if changed >= 0:  # drivers that count executemany's rows
+            assert changed == len(parameters), "a grant could not give its share"
         return
     for grant_id, credits in allocations:
         changed = _TAKE_FROM_GRANT.execute(connection, {"p_grant_id": grant_id, "p_take": credits})
@@ -455,10 +463,8 @@ def _entry(row: Mapping[Any, Any]) -> Entry:
 
 
 _ENTRY_COLUMNS = tuple(entries.c.keys())
-_INSERT_ENTRY = Prepared(
-    insert(entries)
-    .values({name: bindparam(name) for name in _ENTRY_COLUMNS if name != "id"})
-    .returning(entries.c.id)
+_INSERT_ENTRY = PreparedInsert(
+    insert(entries).values({name: bindparam(name) for name in _ENTRY_COLUMNS if name != "id"})
 )
 
 
@@ -469,10 +475,7 @@ def insert_entry(connection: Connection, **values: Any) -> Entry:
     (JSON values are plain lists, dicts, strings and numbers; times come back as aware UTC,
     as the column type returns them). Returning the whole row decoded again the JSON and
     times just encoded: a third of the cost of the charge's INSERT."""
-    row = _entry_row(values)
-    written = _INSERT_ENTRY.first(connection, row)
-    assert written is not None
-    return _written_entry(row, written[0])
+    return insert_entries(connection, [values])[0]
 
 
 def _entry_row(values: dict[str, Any]) -> dict[str, Any]:
@@ -491,23 +494,12 @@ def _written_entry(row: dict[str, Any], entry_id: int) -> Entry:
     return _entry(row)
 
 
-_INSERT_ENTRIES = insert(entries).returning(entries.c.id)
-
-
 def insert_entries(connection: Connection, rows: Sequence[dict[str, Any]]) -> list[Entry]:
-    """Append entries in order and return them as :func:`insert_entry` does.
-
-    They go in as multi-row INSERTs (SQLAlchemy's "insertmanyvalues"). Both databases give
-    the rows of one INSERT increasing ids in the order of its VALUES (SQLite: max(rowid) + 1
-    under the write lock; PostgreSQL: the sequence, drawn row by row), so the ids returned,
-    sorted, are the rows' ids in order. Asking SQLAlchemy to guarantee the order itself
-    (``sort_by_parameter_order``) makes it insert one row per statement on SQLite: 12 µs a
-    row more."""
-    if len(rows) == 1:
-        return [insert_entry(connection, **rows[0])]
+    """Append entries in order and return them as :func:`insert_entry` does: one statement
+    sent for all of them through the driver (store/prepared.py's ``PreparedInsert``), which
+    gives back their ids in order."""
     written = [_entry_row(values) for values in rows]
-    without_ids = [{name: value for name, value in row.items() if name != "id"} for row in written]
-    ids = sorted(connection.execute(_INSERT_ENTRIES, without_ids).scalars().all())
+    ids = _INSERT_ENTRY.insert_many(connection, written)
     assert len(ids) == len(written)
     return [_written_entry(row, entry_id) for row, entry_id in zip(written, ids, strict=True)]
 
@@ -632,29 +624,41 @@ def find_idempotency_key(connection: Connection, scope: str, key: str) -> Stored
     return None if row is None else StoredKey(*row)
 
 
+def _find_keys(dialect: str) -> PreparedIn:
+    """The stored keys among ``count`` (scope, key) pairs: the pairs as a table joined to the
+    keys' primary key, so each pair is one index look-up. A row-value ``IN`` list made SQLite
+    scan the whole index instead (150 µs a pair at 200,000 keys); ``CROSS JOIN`` keeps SQLite
+    from putting the keys table in the outer loop (PostgreSQL plans the join itself)."""
+    join = "CROSS JOIN" if dialect == "sqlite" else "JOIN"
+
+    def build(count: int) -> Any:
+        pairs = ", ".join(f"(:in_{index}_0, :in_{index}_1)" for index in range(count))
+        return text(
+            f'WITH wanted (scope, "key") AS (VALUES {pairs}) '
+            f"SELECT k.scope, k.\"key\", k.operation, k.request_hash, k.response "
+            f"FROM wanted {join} idempotency_keys AS k "
+            f'ON k.scope = wanted.scope AND k."key" = wanted."key"'
+        ).columns(
+            idempotency_keys.c.scope,
+            idempotency_keys.c.key,
+            idempotency_keys.c.operation,
+            idempotency_keys.c.request_hash,
+            idempotency_keys.c.response,
+        )
+
+    return PreparedIn(build, width=2)
+
+
+_FIND_KEYS = {"sqlite": _find_keys("sqlite"), "postgresql": _find_keys("postgresql")}
+
+
 def find_idempotency_keys(
     connection: Connection, pairs: Iterable[tuple[str, str]]
 ) -> dict[tuple[str, str], StoredKey]:
     """Many keys in one statement: (scope, key) -> what is stored, for those found."""
-    wanted = sorted(set(pairs))
-    found: dict[tuple[str, str], StoredKey] = {}
-    for start in range(0, len(wanted), 500):
-        rows = connection.execute(
-            select(
-                idempotency_keys.c.scope,
-                idempotency_keys.c.key,
-                idempotency_keys.c.operation,
-                idempotency_keys.c.request_hash,
-                idempotency_keys.c.response,
-            ).where(
-                tuple_(idempotency_keys.c.scope, idempotency_keys.c.key).in_(
-                    wanted[start : start + 500]
-                )
-            )
-        ).all()
-        for scope, key, *stored in rows:
-            found[(scope, key)] = StoredKey(*stored)
-    return found
+    statement = _FIND_KEYS["sqlite" if is_sqlite(connection) else "postgresql"]
+    rows = statement.rows(connection, sorted(set(pairs)))
+    return {(scope, key): StoredKey(*stored) for scope, key, *stored in rows}
 
 
 def insert_idempotency_keys(connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
@@ -662,7 +666,7 @@ def insert_idempotency_keys(connection: Connection, rows: Sequence[dict[str, Any
     if len(rows) == 1:
         insert_idempotency_key(connection, **rows[0])
     elif rows:
-        connection.execute(insert(idempotency_keys), list(rows))
+        _INSERT_KEY.execute_many(connection, rows)
 
 
 def insert_idempotency_key(

@@ -1,0 +1,45 @@
+"""The column types' own conversions, held to SQLAlchemy's."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlalchemy import DateTime
+from sqlalchemy.dialects import sqlite
+
+from gencredits.store.tables import UTCDateTime
+
+DIALECT = sqlite.dialect()
+ZONES = st.sampled_from(
+    [UTC, timezone(timedelta(hours=-5)), timezone(timedelta(hours=5, minutes=30))]
+)
+MOMENTS = st.datetimes(
+    min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=ZONES
+)
+
+
+@given(MOMENTS)
+def test_sqlite_text_is_what_sqlalchemy_writes_for_the_utc_moment(moment: datetime) -> None:
+    fast = UTCDateTime().dialect_impl(DIALECT).bind_processor(DIALECT)
+    sqlalchemy_own = DateTime().dialect_impl(DIALECT).bind_processor(DIALECT)
+    assert fast is not None and sqlalchemy_own is not None
+    expected = sqlalchemy_own(moment.astimezone(UTC).replace(tzinfo=None))
+    assert fast(moment) == expected
+    # and it reads back as the same moment, in UTC
+    read = UTCDateTime().dialect_impl(DIALECT).result_processor(DIALECT, None)
+    assert read is not None
+    assert read(expected) == moment
+    assert read(expected).tzinfo == UTC
+
+
+def test_none_stays_none_and_naive_times_are_refused() -> None:
+    fast = UTCDateTime().dialect_impl(DIALECT).bind_processor(DIALECT)
+    assert fast is not None
+    assert fast(None) is None
+    try:
+        fast(datetime(2026, 1, 1))
+    except AssertionError:
+        return
+    raise AssertionError("a naive datetime was written")
