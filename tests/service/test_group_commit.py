@@ -3,6 +3,7 @@ and exactly the rules of a single charge (on SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -450,3 +451,75 @@ def test_a_batch_gives_what_its_charges_give_one_after_another(
     for mine, twin in zip(alone, batched, strict=True):
         assert _books(credits, mine) == _books(credits, twin)
     clock.set(moments[-1] + timedelta(seconds=1))
+
+
+def test_charge_async_from_an_event_loop_shares_transactions(credits: Gencredits) -> None:
+    """``charge_async``: tasks on one event loop, no thread per charge; the writer checks and
+    prices each charge, and each task gets its own answer."""
+    credits.create_account("ana", name="Ana", plan="pro")  # 1,000 credits: 200 charges of 5
+    credits.start_group_commit(window_seconds=0.002)
+    committer = credits.committer
+    assert committer is not None
+
+    async def one(number: int) -> Entry | BaseException:
+        try:
+            return await credits.charge_async("ana", FLUX, idempotency_key=f"k-{number % 230}")
+        except GencreditsError as error:
+            return error
+
+    async def everything() -> list[Entry | BaseException]:
+        answers = await asyncio.gather(*(one(number) for number in range(250)))
+        bad = [
+            credits.charge_async("ana", QuoteRequest.single("no-such-model"), idempotency_key="x"),
+            credits.charge_async("ana", QuoteRequest.single("flux-2-pro", outputs=0)),
+            credits.charge_async("nobody", FLUX, idempotency_key="y"),
+        ]
+        return answers + await asyncio.gather(*bad, return_exceptions=True)
+
+    outcomes = asyncio.run(everything())
+    answers, (unknown, invalid, missing) = outcomes[:250], outcomes[250:]
+    charged = [answer for answer in answers if isinstance(answer, Entry)]
+    refused = [answer for answer in answers if isinstance(answer, InsufficientCredits)]
+    assert len(charged) + len(refused) == 250
+    # Keys 0..19 were sent twice: a replay gets the first entry, or the same refusal.
+    assert len({entry.id for entry in charged}) == 200
+    assert {entry.idempotency_key for entry in charged} <= {f"k-{n}" for n in range(230)}
+    assert isinstance(unknown, UnknownModel) and unknown.field == "lines.0.model"
+    assert isinstance(invalid, InvalidRequest) and invalid.field == "lines.0.outputs"
+    assert isinstance(missing, NotFound)
+    assert committer.batches < committer.charges
+    assert credits.account("ana").available_credits == 0
+    assert charge_entries(credits, "ana") == 200
+    assert credits.verify().ok
+
+
+def test_charge_async_without_group_commit_runs_in_a_thread(credits: Gencredits) -> None:
+    credits.create_account("ana", name="Ana", plan="pro")
+    entry = asyncio.run(credits.charge_async("ana", FLUX_4, idempotency_key="one"))
+    assert entry.amount_credits == 18
+    assert credits.charge("ana", FLUX_4, idempotency_key="one") == entry
+
+
+def test_cancelled_async_charges_never_stop_the_writer(credits: Gencredits) -> None:
+    """A task cancelled while its charge waits (a client gone) leaves the charge applied or
+    not, never half; the writer goes on, and every applied charge is in the ledger."""
+    credits.create_account("ana", name="Ana", plan="pro")
+    credits.start_group_commit(window_seconds=0.005)
+
+    async def cancel_half() -> None:
+        tasks = [
+            asyncio.create_task(credits.charge_async("ana", FLUX, idempotency_key=f"c-{n}"))
+            for n in range(60)
+        ]
+        await asyncio.sleep(0)
+        for task in tasks[::2]:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    asyncio.run(cancel_half())
+    after = asyncio.run(credits.charge_async("ana", FLUX, idempotency_key="after"))
+    assert after.amount_credits == 5
+    charged = charge_entries(credits, "ana")
+    assert 31 <= charged <= 61  # the 30 never cancelled and "after", and maybe some cancelled
+    assert credits.account("ana").available_credits == 1000 - 5 * charged
+    assert credits.verify().ok

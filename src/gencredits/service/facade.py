@@ -12,6 +12,7 @@ Every method is one unit of work. Operating errors are the exceptions of
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -189,6 +190,19 @@ class Gencredits:
         if committer is not None:
             return committer.charge(account_id, request, **options)
         return spending.charge(self._context, account_id, request, **options)
+
+    async def charge_async(self, account_id: str, request: QuoteRequest, **options: Any) -> Entry:
+        """:meth:`charge` for an event loop (a server's request handler): with group commit
+        started, the charge goes to its writer thread and its answer comes back through the
+        loop, no thread parked on it; without, it runs in the loop's default executor."""
+        options.setdefault("idempotency_key", None)
+        options.setdefault("actor", OPERATOR)
+        committer = self._committer
+        if committer is not None:
+            return await committer.charge_async(account_id, request, **options)
+        return await asyncio.to_thread(
+            spending.charge, self._context, account_id, request, **options
+        )
 
     def start_group_commit(self, **options: Any) -> None:
         """Send every :meth:`charge` from now on through one :class:`GroupCommitter` (options

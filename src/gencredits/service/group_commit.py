@@ -34,6 +34,7 @@ batch and a transfer, never deadlock. An account stays locked until the batch co
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 import zlib
@@ -341,10 +342,30 @@ class GroupCommitter:
             return prepared
         return self.submit(prepared).result()
 
-    def submit(self, pending: PendingCharge) -> Future[Entry]:
-        """Queue a prepared charge; the future completes after its batch commits."""
-        lane = self._lanes[zlib.crc32(pending.account_id.encode()) % len(self._lanes)]
-        return lane.submit(pending)
+    async def charge_async(
+        self,
+        account_id: str,
+        request: QuoteRequest,
+        *,
+        idempotency_key: str | None = None,
+        price_version: int | None = None,
+        project: str | None = None,
+        job_ref: str | None = None,
+        actor: str = OPERATOR,
+    ) -> Entry:
+        """:meth:`charge` for an event loop: nothing blocks it and no thread waits. The writer
+        thread checks and prices the charge (which may read the catalog from the database)
+        before it applies its batch, and the answer comes back through the loop."""
+        item = ChargeItem(
+            account_id, request, idempotency_key, price_version, project, job_ref, actor
+        )
+        return await asyncio.wrap_future(self.submit(item))
+
+    def submit(self, charge: PendingCharge | ChargeItem) -> Future[Entry]:
+        """Queue a charge, prepared or not (the writer prepares it then); the future completes
+        after its batch commits, or with the error that refused it."""
+        lane = self._lanes[zlib.crc32(charge.account_id.encode()) % len(self._lanes)]
+        return lane.submit(charge)
 
     def close(self) -> None:
         for lane in self._lanes:
@@ -378,7 +399,7 @@ class _Lane:
         self._ctx = ctx
         self._window_seconds = window_seconds
         self._max_items = max_items
-        self._queue: deque[tuple[PendingCharge, Future[Entry]]] = deque()
+        self._queue: deque[tuple[PendingCharge | ChargeItem, Future[Entry]]] = deque()
         self._condition = threading.Condition()
         self._closed = False
         self.batches = 0
@@ -386,12 +407,12 @@ class _Lane:
         self._writer = threading.Thread(target=self._run, name=name, daemon=True)
         self._writer.start()
 
-    def submit(self, pending: PendingCharge) -> Future[Entry]:
+    def submit(self, charge: PendingCharge | ChargeItem) -> Future[Entry]:
         future: Future[Entry] = Future()
         with self._condition:
             if self._closed:
                 raise RuntimeError("the group committer is closed")
-            self._queue.append((pending, future))
+            self._queue.append((charge, future))
             # Wake the writer only when it waits for a first charge, or when the batch is full
             # and its window can end early: during the window it sleeps until the deadline, and
             # a wake-up per arriving charge cost each charge a thread switch.
@@ -412,7 +433,7 @@ class _Lane:
                 return
             self._settle(batch)
 
-    def _next_batch(self) -> list[tuple[PendingCharge, Future[Entry]]]:
+    def _next_batch(self) -> list[tuple[PendingCharge | ChargeItem, Future[Entry]]]:
         """Wait for a first charge, then up to the window for more; empty when closed."""
         with self._condition:
             while not self._queue and not self._closed:
@@ -427,19 +448,46 @@ class _Lane:
             count = min(len(self._queue), self._max_items)
             return [self._queue.popleft() for _ in range(count)]
 
-    def _settle(self, batch: list[tuple[PendingCharge, Future[Entry]]]) -> None:
+    def _settle(self, batch: list[tuple[PendingCharge | ChargeItem, Future[Entry]]]) -> None:
         self.batches += 1
         self.charges += len(batch)
+        prepared = list(self._prepared(batch))
+        if not prepared:
+            return
         try:
-            outcomes = apply_batch(self._ctx, [pending for pending, _ in batch])
+            outcomes = apply_batch(self._ctx, [pending for pending, _ in prepared])
         except BaseException as error:  # the transaction failed: nothing was applied
-            for _, future in batch:
+            for _, future in prepared:
                 future.set_exception(error)
             if not isinstance(error, Exception):
                 raise
             return
-        for (_, future), outcome in zip(batch, outcomes, strict=True):
+        for (_, future), outcome in zip(prepared, outcomes, strict=True):
             if isinstance(outcome, Entry):
                 future.set_result(outcome)
             else:
                 future.set_exception(outcome)
+
+    def _prepared(
+        self, batch: list[tuple[PendingCharge | ChargeItem, Future[Entry]]]
+    ) -> Iterator[tuple[PendingCharge, Future[Entry]]]:
+        """The batch's charges, prepared; a charge refused by its checks or its price, or a
+        replay answered from its stored result, is answered here and goes no further."""
+        for charge, future in batch:
+            # Running from now on: a caller that gives up (a cancelled task, a closed
+            # connection) can no longer cancel it, and gets no answer; one that gave up before
+            # is skipped, nothing written for it.
+            if not future.set_running_or_notify_cancel():
+                continue
+            if isinstance(charge, PendingCharge):
+                yield charge, future
+                continue
+            try:
+                prepared = prepare_or_replay(self._ctx, charge)
+            except Exception as error:
+                future.set_exception(error)
+                continue
+            if isinstance(prepared, Entry):
+                future.set_result(prepared)
+            else:
+                yield prepared, future

