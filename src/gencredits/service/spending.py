@@ -144,8 +144,12 @@ def request_from_payload(lines: list[dict[str, Any]]) -> QuoteRequest:
 
 
 def _model_of(priced: Quote) -> str | None:
-    models = {line.model_id for line in priced.lines}
-    return models.pop() if len(models) == 1 else "mixed"
+    """The model of every line, or "mixed"."""
+    first = priced.lines[0].model_id
+    for line in priced.lines:
+        if line.model_id != first:
+            return "mixed"
+    return first
 
 
 def _check_job_ref(job_ref: str | None) -> None:

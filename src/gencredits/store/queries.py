@@ -463,6 +463,7 @@ def _entry(row: Mapping[Any, Any]) -> Entry:
 
 
 _ENTRY_COLUMNS = tuple(entries.c.keys())
+_NO_ENTRY_VALUES = dict.fromkeys(_ENTRY_COLUMNS)
 _INSERT_ENTRY = PreparedInsert(
     insert(entries).values({name: bindparam(name) for name in _ENTRY_COLUMNS if name != "id"})
 )
@@ -481,9 +482,9 @@ def insert_entry(connection: Connection, **values: Any) -> Entry:
 def _entry_row(values: dict[str, Any]) -> dict[str, Any]:
     """Every column of an entry: the values given (grants as JSON lists), None for the rest."""
     values["grants"] = [list(allocation) for allocation in values.get("grants", ())]
-    unknown = values.keys() - set(_ENTRY_COLUMNS)
+    unknown = values.keys() - _NO_ENTRY_VALUES.keys()
     assert not unknown, f"entries have no column {sorted(unknown)}"
-    return dict.fromkeys(_ENTRY_COLUMNS) | values
+    return _NO_ENTRY_VALUES | values
 
 
 def _written_entry(row: dict[str, Any], entry_id: int) -> Entry:
