@@ -20,8 +20,12 @@ def settings_from_environment() -> ApiSettings:
         webhook_interval_seconds=float(os.environ.get("GENCREDITS_WEBHOOK_SECONDS", "2")),
         rate_per_second=float(os.environ.get("GENCREDITS_RATE_PER_SECOND", "200")),
         rate_burst=int(os.environ.get("GENCREDITS_RATE_BURST", "400")),
-        key_cache_seconds=float(os.environ.get("GENCREDITS_KEY_CACHE_SECONDS", "0")),
+        key_cache_seconds=_seconds_or_none(os.environ.get("GENCREDITS_KEY_CACHE_SECONDS")),
     )
+
+
+def _seconds_or_none(value: str | None) -> float | None:
+    return None if value is None or not value.strip() else float(value)
 
 
 def group_commit_from_environment() -> bool:

@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from sqlalchemy import update
 
 import gencredits
 from gencredits.api.deps import KeyCache
@@ -32,6 +33,8 @@ from gencredits.cli import serve_commands
 from gencredits.domain.errors import InvalidRequest
 from gencredits.server import app_from_environment, group_commit_from_environment
 from gencredits.service import keys
+from gencredits.store.engine import write_transaction
+from gencredits.store.tables import api_keys
 from tests.api.support import (
     FLUX_4,
     QUIET,
@@ -170,13 +173,17 @@ def test_the_server_charges_through_group_commit_counts_it_and_closes_it(
 
 
 def test_by_default_a_key_revoked_anywhere_is_refused_at_once(live: LiveServer) -> None:
-    """No cache by default: a key revoked by another process (here the library, as
-    ``gencredits keys revoke`` does) is refused by the very next request."""
+    """Keys are cached by default on SQLite (not on PostgreSQL), and a key revoked by
+    another process (here the library, as ``gencredits keys revoke`` does) is refused by the
+    very next request either way."""
+    cached = live.credits.engine.dialect.name == "sqlite"
+    assert (live.app.state.key_cache is not None) == cached
     open_account(live.client(), "ana")
     made, secret = keys.create_key(live.credits.engine, account_id="ana", name="app",
                                    now=live.clock.now())
     ana = live.client(secret)
     assert ana.get("/v1/accounts/ana").status_code == 200
+    assert ana.get("/v1/accounts/ana").status_code == 200  # now from the cache
     keys.revoke_key(live.credits.engine, made.id, live.clock.now())
     assert_problem(ana.get("/v1/accounts/ana"), 401, "unauthorized")
 
@@ -196,21 +203,57 @@ def test_with_the_cache_a_key_revoked_through_the_api_is_refused_at_once(
     assert_problem(refused, 401, "unauthorized")
 
 
-def test_with_the_cache_a_key_revoked_elsewhere_lasts_until_its_entry_expires(
+def test_a_key_revoked_around_gencredits_lasts_until_its_entry_expires(
     serve: Callable[..., LiveServer],
 ) -> None:
-    """The documented trade-off of ``GENCREDITS_KEY_CACHE_SECONDS``."""
+    """The cache's trade-off: a revocation written straight into the database (no
+    ``revoke_key``, so no signal) is seen when the key's entry expires."""
     live = serve(replace(QUIET, key_cache_seconds=60.0))
     open_account(live.client(), "ana")
     made, secret = keys.create_key(live.credits.engine, account_id="ana", name="app",
                                    now=live.clock.now())
     ana = live.client(secret)
     assert ana.get("/v1/accounts/ana").status_code == 200
-    keys.revoke_key(live.credits.engine, made.id, live.clock.now())
+    with write_transaction(live.credits.engine) as connection:
+        connection.execute(
+            update(api_keys).where(api_keys.c.id == made.id).values(revoked_at=live.clock.now())
+        )
     assert ana.get("/v1/accounts/ana").status_code == 200  # cached for up to 60 s
     cache: KeyCache = live.app.state.key_cache
     cache.drop(made.id)  # as if its 60 s had passed
     assert_problem(ana.get("/v1/accounts/ana"), 401, "unauthorized")
+
+
+def test_no_key_cache_when_switched_off(serve: Callable[..., LiveServer]) -> None:
+    live = serve(replace(QUIET, key_cache_seconds=0.0))
+    assert live.app.state.key_cache is None
+
+
+def test_a_revocation_in_another_process_empties_the_cache(tmp_path: Path) -> None:
+    """The signal between processes: the size of ``<database>-keys.revoked`` grows with each
+    revocation, and a cache that sees it move forgets every key, and stores nothing it read
+    before the move."""
+    credits = gencredits.open(f"sqlite:///{tmp_path}/ledger.db")
+    try:
+        count = keys.revocations(credits.engine)
+        assert count is not None and count() == 0
+        made, secret = keys.create_key(credits.engine, account_id=None, name="a",
+                                       now=credits.clock.now())
+        cache = KeyCache(60.0, revocations=count)
+        cache.put(secret, made, cache.generation)
+        assert cache.get(secret) == made
+        read_at = cache.generation  # a request reads a key from the database ...
+        other, _ = keys.create_key(credits.engine, account_id=None, name="b",
+                                   now=credits.clock.now())
+        keys.revoke_key(credits.engine, other.id, credits.clock.now())  # ... "elsewhere"
+        assert count() == 1
+        cache.put("another-secret", made, read_at)  # ... and comes back after the revocation
+        assert cache.get("another-secret") is None, "read before the revocation: not stored"
+        assert cache.get(secret) is None, "emptied"
+        cache.put(secret, made, cache.generation)
+        assert cache.get(secret) == made
+    finally:
+        credits.close()
 
 
 def test_the_cache_keeps_live_keys_for_its_seconds_and_never_unknown_ones(

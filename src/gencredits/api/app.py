@@ -31,6 +31,7 @@ from gencredits.api.observability import (
 )
 from gencredits.api.routes import accounts, advice, catalog, events, money, ops
 from gencredits.domain.errors import GencreditsError, InvalidRequest
+from gencredits.service import keys
 from gencredits.service.events import WebhookDispatcher
 from gencredits.service.facade import Gencredits
 
@@ -45,8 +46,20 @@ class ApiSettings:
     rate_burst: int = 400
     max_body_bytes: int = 64 * 1024
     # Seconds an authenticated API key is trusted without a database read (0: every request
-    # reads it). Revocation through another process takes up to this long to apply.
-    key_cache_seconds: float = 0.0
+    # reads it). None: DEFAULT_KEY_CACHE_SECONDS where every process hears of a revocation at
+    # once (a SQLite file), else no cache. See deps.KeyCache.
+    key_cache_seconds: float | None = None
+
+
+DEFAULT_KEY_CACHE_SECONDS = 60.0
+
+
+def key_cache(credits: Gencredits, seconds: float | None) -> KeyCache | None:
+    """The server's key cache (see ``ApiSettings.key_cache_seconds``)."""
+    revocations = keys.revocations(credits.engine)
+    if seconds is None:
+        seconds = DEFAULT_KEY_CACHE_SECONDS if revocations is not None else 0.0
+    return KeyCache(seconds, revocations=revocations) if seconds > 0 else None
 
 
 SWITCH_ON = ("1", "true", "yes", "on")
@@ -118,9 +131,7 @@ def create_app(
     app.state.credits = credits
     app.state.metrics = Metrics()
     app.state.metrics.registry.register(GroupCommitCollector(lambda: credits.committer))
-    app.state.key_cache = (
-        KeyCache(settings.key_cache_seconds) if settings.key_cache_seconds > 0 else None
-    )
+    app.state.key_cache = key_cache(credits, settings.key_cache_seconds)
     app.state.rate_limiter = (
         RateLimiter(settings.rate_per_second, settings.rate_burst)
         if settings.rate_per_second > 0

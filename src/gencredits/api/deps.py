@@ -60,25 +60,48 @@ class KeyCache:
     """Keys authenticated in the last ``seconds``, by the SHA-256 of their secret: a request
     with a cached key skips the database read and the thread-pool hop it needs.
 
-    The server has none unless ``GENCREDITS_KEY_CACHE_SECONDS`` is set: every request then reads
-    its key from the database, so a revocation applies at once in every server process. With
-    one, a key revoked through this process (``DELETE /v1/keys/{id}``) is dropped at once; one
-    revoked elsewhere (another worker process, another server, ``gencredits keys revoke``) is
-    refused within ``seconds``. Unknown keys are never cached, so a new key works at once. Its
-    dict operations are atomic under the GIL, so request threads and the event loop share it
-    without a lock; a key read from the database while a revocation was dropping entries is
-    not stored (the ``generation`` check), so a revocation cannot be undone by a request in
-    flight."""
+    With ``revocations`` (a count that grows with every revocation in any process:
+    ``keys.revocations``, the size of a file beside a SQLite database), the cache is emptied
+    whenever the count has moved, checked on every look-up: a key revoked anywhere through
+    gencredits (``DELETE /v1/keys/{id}`` in any worker process, ``gencredits keys revoke``)
+    is refused by the very next request, and ``seconds`` bounds only a revocation made
+    around gencredits (an UPDATE in the database). The server caches keys this way by
+    default on SQLite; on PostgreSQL, where servers share no file, only if
+    ``GENCREDITS_KEY_CACHE_SECONDS`` is set, and then a revocation through another server
+    takes up to ``seconds``.
+
+    A key revoked through this process is dropped at once either way. Unknown keys are never
+    cached, so a new key works at once. Dict operations are atomic under the GIL, so request
+    threads and the event loop share it without a lock; a key read from the database while a
+    revocation was dropping entries is not stored (the ``generation`` check), so a revocation
+    cannot be undone by a request in flight."""
 
     MAX_ENTRIES = 10_000  # past this the cache is emptied: a bound, not an eviction policy
 
-    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+        revocations: Callable[[], int] | None = None,
+    ) -> None:
         self.seconds = seconds
         self._clock = clock
         self._keys: dict[str, tuple[ApiKey, float]] = {}
         self.generation = 0  # counts drops
+        self._revocations = revocations
+        self._revocations_seen = revocations() if revocations is not None else 0
+
+    def _check_revocations(self) -> None:
+        if self._revocations is None:
+            return
+        seen = self._revocations()
+        if seen != self._revocations_seen:
+            self.generation += 1
+            self._keys.clear()
+            self._revocations_seen = seen
 
     def get(self, secret: str) -> ApiKey | None:
+        self._check_revocations()
         found = self._keys.get(hash_secret(secret))
         if found is None:
             return None
@@ -90,7 +113,8 @@ class KeyCache:
 
     def put(self, secret: str, key: ApiKey, generation: int) -> None:
         """Remember ``key``, read from the database when :attr:`generation` was
-        ``generation``; not if a key has been dropped since."""
+        ``generation``; not if a key has been dropped or revoked since."""
+        self._check_revocations()
         if generation != self.generation:
             return
         if len(self._keys) >= self.MAX_ENTRIES:

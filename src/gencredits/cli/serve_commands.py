@@ -140,8 +140,8 @@ def list_keys(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 
 
 def revoke_key(key_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Revoke an API key at once (a server with GENCREDITS_KEY_CACHE_SECONDS set may still
-    take it for that many seconds)."""
+    """Revoke an API key at once, in every server process on this SQLite database (on
+    PostgreSQL, a server with GENCREDITS_KEY_CACHE_SECONDS set may take it that long)."""
     with refusals():
         credits = open_service()
         key = keys.revoke_key(credits.engine, key_id, credits.clock.now())

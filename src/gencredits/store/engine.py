@@ -171,15 +171,25 @@ _WRITER_LOCKS: dict[str, WriterLock] = {}
 _WRITER_LOCKS_GUARD = threading.Lock()
 
 
-def writer_lock(engine: Engine | Connection) -> WriterLock | None:
-    """The writer lock of a SQLite database file (one per file in a process); None for
-    PostgreSQL, which locks rows, and for in-memory databases."""
-    if engine.dialect.name != "sqlite" or fcntl is None:
+def sqlite_file(engine: Engine | Connection) -> str | None:
+    """The real path of a SQLite database file; None for PostgreSQL and in-memory SQLite.
+    Files beside it (``<path>-writer.lock``, ``<path>-keys.revoked``) are how the processes
+    sharing it signal one another."""
+    if engine.dialect.name != "sqlite":
         return None
     database = engine.engine.url.database
     if not database or database == ":memory:" or database.startswith("file:"):
         return None
-    path = os.path.realpath(database) + "-writer.lock"
+    return os.path.realpath(database)
+
+
+def writer_lock(engine: Engine | Connection) -> WriterLock | None:
+    """The writer lock of a SQLite database file (one per file in a process); None for
+    PostgreSQL, which locks rows, and for in-memory databases."""
+    database = sqlite_file(engine)
+    if database is None or fcntl is None:
+        return None
+    path = database + "-writer.lock"
     with _WRITER_LOCKS_GUARD:
         found = _WRITER_LOCKS.get(path)
         if found is None:

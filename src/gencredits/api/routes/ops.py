@@ -78,7 +78,7 @@ def revoke_key(
 ) -> dict[str, Any]:
     revoked = keys.revoke_key(credits.engine, key_id, credits.clock.now())
     cache = request.app.state.key_cache
-    if cache is not None:  # this process refuses it at once; others within the cache's TTL
+    if cache is not None:  # this process refuses it at once (others: see deps.KeyCache)
         cache.drop(key_id)
     return revoked.as_dict()
 
