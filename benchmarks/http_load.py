@@ -34,6 +34,7 @@ answers, with 5 credits each.
 from __future__ import annotations
 
 import contextlib
+import gc
 import http.client as http_client
 import itertools
 import json
@@ -399,6 +400,21 @@ class Aim:
         return cpu_seconds_by_process(self.group) if self.group is not None else {}
 
 
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection in the load generator while it sends (a phase allocates
+    some megabytes of latencies): a collector pause here would delay sends and count as the
+    server's latency. The server is measured with its own settings."""
+    was_enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def _run_threads(aim: Aim, threads: int, body: Callable[[LoadClient, Tally, int], None]) -> Load:
     """Start ``threads`` threads, each with its own connected client, release them together
     (``body`` gets the start time, ns), and gather what they saw."""
@@ -430,10 +446,11 @@ def _run_threads(aim: Aim, threads: int, body: Callable[[LoadClient, Tally, int]
         threading.Thread(target=work, args=(tally,), name=f"http-load-{n}", daemon=True)
         for n, tally in enumerate(tallies)
     ]
-    for thread in workers:
-        thread.start()
-    for thread in workers:
-        thread.join()
+    with _collector_paused():
+        for thread in workers:
+            thread.start()
+        for thread in workers:
+            thread.join()
     if failures:
         raise failures[0]
     client_cpu = time.process_time() - cpu["client"]
