@@ -199,7 +199,7 @@ class Gencredits:
         options.setdefault("actor", OPERATOR)
         committer = self._committer
         if committer is not None:
-            return await committer.charge_async(account_id, request, **options)
+            return await committer.charge_async(ChargeItem(account_id, request, **options))
         return await asyncio.to_thread(
             spending.charge, self._context, account_id, request, **options
         )

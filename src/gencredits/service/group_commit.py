@@ -342,23 +342,10 @@ class GroupCommitter:
             return prepared
         return self.submit(prepared).result()
 
-    async def charge_async(
-        self,
-        account_id: str,
-        request: QuoteRequest,
-        *,
-        idempotency_key: str | None = None,
-        price_version: int | None = None,
-        project: str | None = None,
-        job_ref: str | None = None,
-        actor: str = OPERATOR,
-    ) -> Entry:
+    async def charge_async(self, item: ChargeItem) -> Entry:
         """:meth:`charge` for an event loop: nothing blocks it and no thread waits. The writer
         thread checks and prices the charge (which may read the catalog from the database)
         before it applies its batch, and the answer comes back through the loop."""
-        item = ChargeItem(
-            account_id, request, idempotency_key, price_version, project, job_ref, actor
-        )
         return await asyncio.wrap_future(self.submit(item))
 
     def submit(self, charge: PendingCharge | ChargeItem) -> Future[Entry]:
