@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
+from gencredits.store import engine as engine_module
 from gencredits.store.engine import make_engine, write_transaction, writer_lock
 
 
@@ -81,3 +82,43 @@ def test_no_lock_for_postgresql(postgres_url: str) -> None:
     postgres = make_engine(postgres_url, pool_size=1)
     assert writer_lock(postgres) is None
     postgres.dispose()
+
+
+def test_a_lock_file_it_cannot_open_leaves_writers_to_sqlite(tmp_path: Path) -> None:
+    """Another user's lock file (or a read-only directory): writes go on, queued by SQLite's
+    busy handler alone."""
+    engine = make_engine(f"sqlite:///{tmp_path}/ledger.db", pool_size=1)
+    lock = writer_lock(engine)
+    assert lock is not None
+    os.mkdir(lock.path)  # a directory: opening it for writing fails
+    with write_transaction(engine) as connection:
+        connection.execute(text("CREATE TABLE t (x INTEGER)"))
+        connection.execute(text("INSERT INTO t VALUES (1)"))
+    with write_transaction(engine) as connection:
+        assert connection.execute(text("SELECT count(*) FROM t")).scalar_one() == 1
+    engine.dispose()
+
+
+def test_files_beside_the_database_get_its_permissions(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path}/ledger.db", pool_size=1)
+    with write_transaction(engine) as connection:
+        connection.execute(text("CREATE TABLE t (x INTEGER)"))
+    os.chmod(tmp_path / "ledger.db", 0o660)
+    other = make_engine(f"sqlite:///{tmp_path}/ledger.db", pool_size=1)
+    lock = writer_lock(other)
+    assert lock is not None
+    os.unlink(lock.path)
+    engine_module._WRITER_LOCKS.clear()  # as in a fresh process: the file is created again
+    lock = writer_lock(other)
+    assert lock is not None
+    with write_transaction(other):
+        pass
+    assert os.stat(lock.path).st_mode & 0o777 == 0o660 & ~_umask()
+    engine.dispose()
+    other.dispose()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -18,7 +18,12 @@ from typing import Any
 from sqlalchemy import Engine, bindparam, func, insert, select, update
 
 from gencredits.domain.errors import InvalidRequest, NotFound
-from gencredits.store.engine import read_transaction, sqlite_file, write_transaction
+from gencredits.store.engine import (
+    read_transaction,
+    sibling_mode,
+    sqlite_file,
+    write_transaction,
+)
 from gencredits.store.prepared import Prepared
 from gencredits.store.tables import accounts, api_keys
 
@@ -115,7 +120,8 @@ def revoke_key(engine: Engine, key_id: str, now: datetime) -> ApiKey:
         raise NotFound("key", key_id, field="key_id")
     path = _revocations_path(engine)
     if path is not None:  # after the commit: a cache that re-reads the key must see it revoked
-        descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+        descriptor = os.open(path, flags, sibling_mode(path.removesuffix("-keys.revoked")))
         try:
             os.write(descriptor, b".")
         finally:

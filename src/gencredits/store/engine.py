@@ -140,16 +140,26 @@ class WriterLock:
     open file, so they take a thread lock first); it is reentrant in a thread, and reopened
     after a fork."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, mode: int = 0o644) -> None:
         self.path = path
+        self._mode = mode
         self._thread_lock = threading.RLock()
         self._depth = 0
         self._descriptor: int | None = None
         self._pid = 0
+        self._held: int | None = None  # the descriptor locked, while held
 
-    def _opened(self) -> int:
+    def _opened(self) -> int | None:
+        """The lock file, open in this process; None if it cannot be opened (another user's
+        file, a read-only directory): writers then queue in SQLite's busy handler, as
+        without this lock."""
         if self._descriptor is None or self._pid != os.getpid():
-            self._descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                self._descriptor = os.open(
+                    self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, self._mode
+                )
+            except OSError:
+                return None
             self._pid = os.getpid()
         return self._descriptor
 
@@ -157,14 +167,27 @@ class WriterLock:
     def held(self) -> Iterator[None]:
         with self._thread_lock:
             if self._depth == 0:
-                fcntl.flock(self._opened(), fcntl.LOCK_EX)
+                self._held = self._opened()
+                if self._held is not None:
+                    fcntl.flock(self._held, fcntl.LOCK_EX)
             self._depth += 1
             try:
                 yield
             finally:
                 self._depth -= 1
-                if self._depth == 0:
-                    fcntl.flock(self._opened(), fcntl.LOCK_UN)
+                if self._depth == 0 and self._held is not None:
+                    fcntl.flock(self._held, fcntl.LOCK_UN)
+                    self._held = None
+
+
+def sibling_mode(database: str) -> int:
+    """The permissions of files kept beside a database: the database file's own, as SQLite
+    gives its ``-wal`` and ``-shm`` files, so every user who may write the database may use
+    them too."""
+    try:
+        return os.stat(database).st_mode & 0o777
+    except OSError:
+        return 0o644
 
 
 _WRITER_LOCKS: dict[str, WriterLock] = {}
@@ -193,7 +216,7 @@ def writer_lock(engine: Engine | Connection) -> WriterLock | None:
     with _WRITER_LOCKS_GUARD:
         found = _WRITER_LOCKS.get(path)
         if found is None:
-            found = _WRITER_LOCKS[path] = WriterLock(path)
+            found = _WRITER_LOCKS[path] = WriterLock(path, sibling_mode(database))
     return found
 
 
