@@ -65,13 +65,19 @@ from benchmarks.fixtures import (
     spread,
 )
 from benchmarks.harness import Measurement, Results, Round, measurement
+from benchmarks.processes import (
+    HOST,
+    cpu_seconds_by_process,
+    free_port,
+    group_alive,
+    group_processes,
+)
 from gencredits import Gencredits
 from gencredits import open as open_service
 from gencredits.service import keys
 from gencredits.store.engine import read_transaction
 from gencredits.store.tables import entries
 
-HOST = "127.0.0.1"
 P99_TARGET_US = 10_000.0  # the issue's target: p99 under 10 ms at 1,000 charges a second
 RATE_TOLERANCE = 0.99  # the open loop "holds" its rate when it achieves 99% of it
 # The body of CHARGE_REQUEST (one flux-2-pro image, 5 credits) as the API takes it.
@@ -82,48 +88,9 @@ SETTLE_SECONDS = 0.2  # the server counts as started when its CPU is idle this l
 STOP_SECONDS = 15.0
 REQUEST_TIMEOUT_SECONDS = 10.0
 GIVE_UP_SECONDS = 1.0  # open loop: a request this late after the last due time is not sent
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 # --- the server -------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((HOST, 0))
-        return int(probe.getsockname()[1])
-
-
-def group_processes(group: int) -> list[int]:
-    """The live (non-zombie) processes of process group ``group``."""
-    found: list[int] = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == group and fields[0] not in ("Z", "X"):
-            found.append(int(entry.name))
-    return found
-
-
-def group_alive(group: int) -> bool:
-    return bool(group_processes(group))
-
-
-def cpu_seconds_by_process(group: int) -> dict[int, float]:
-    """User + system CPU seconds of each live process of ``group``."""
-    found: dict[int, float] = {}
-    for pid in group_processes(group):
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        # After the command: state is field 0, utime field 11, stime field 12.
-        found[pid] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-    return found
 
 
 class ServerProcess:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -27,6 +26,9 @@ from typing import Any
 
 import httpx
 import uvicorn
+
+# Shared with the HTTP benchmark, which starts servers the same way.
+from benchmarks.processes import free_port, group_alive
 from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import make_url
 
@@ -41,12 +43,6 @@ HOST = "127.0.0.1"
 START = datetime(2026, 1, 31, 9, tzinfo=UTC)
 QUIET = ApiSettings(sweep_interval_seconds=0, webhook_interval_seconds=0, rate_per_second=0)
 READY_SECONDS = 30.0
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((HOST, 0))
-        return int(probe.getsockname()[1])
 
 
 def new_operator_key(credits: gencredits.Gencredits) -> str:
@@ -223,21 +219,6 @@ class ServerProcess:
 
     def __exit__(self, *_: object) -> None:
         self.close()
-
-
-def group_alive(group: int) -> bool:
-    """Whether any live (non-zombie) process is left in process group ``group``."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        state, pgrp = fields[0], int(fields[2])
-        if pgrp == group and state not in ("Z", "X"):
-            return True
-    return False
 
 
 # --- a server thread --------------------------------------------------------------------------
