@@ -23,9 +23,10 @@ before the charge writes anything, so it refuses that charge alone; it is noted
 other failure before the commit rolls the transaction back and applies the batch again with
 each charge in a ``SAVEPOINT`` of its own, so the failure stays with its charge. When a
 renewal or expiry falls between an account's charges, those charges take that one-by-one
-path. Checking and
-pricing happen before the batch, in the caller's thread, so bad input is refused at once and
-never joins a batch.
+path. Checking and pricing happen before the batch: in the caller's thread for ``charge``
+(bad input is refused at once), in the writer thread for ``charge_async`` (an event loop must
+not wait on the catalog's database read), where a refused charge is answered and goes no
+further.
 
 The batch locks accounts in account-id order (a stable sort keeps each account's charges in
 arrival order), the order :func:`spending.transfer` uses, so on PostgreSQL two batches, or a
