@@ -55,7 +55,7 @@ def app_from_environment() -> FastAPI:
     pool_size = int(os.environ.get("GENCREDITS_POOL_SIZE", "20"))
     group_commit = group_commit_from_environment()
     settings = settings_from_environment()
-    credits = open_service(pool_size=pool_size)
+    credits = open_service(pool_size=pool_size, background_checkpoints=True)
     # Load the catalog and plans now: read lazily, they would be read through a second pooled
     # connection from inside the first requests' write transactions, and with more concurrent
     # charges than connections (SQLite) that waits on the pool while holding the write lock.

@@ -51,9 +51,11 @@ from gencredits.service.reports import UsageReport
 from gencredits.service.spending import Settlement, Transfer
 from gencredits.store.catalog_document import load_catalog_file
 from gencredits.store.engine import (
+    Checkpointer,
     database_url_from_environment,
     make_engine,
     migrate,
+    sqlite_file,
     write_transaction,
 )
 from gencredits.store.plans_document import load_plans_file, plan_to_document
@@ -75,6 +77,7 @@ class Gencredits:
             plans=PlanStore(engine),
         )
         self._committer: GroupCommitter | None = None
+        self._checkpointer: Checkpointer | None = None
 
     # --- catalog and quotes -------------------------------------------------------------------
 
@@ -340,6 +343,9 @@ class Gencredits:
         committer, self._committer = self._committer, None
         if committer is not None:
             committer.close()
+        checkpointer, self._checkpointer = self._checkpointer, None
+        if checkpointer is not None:
+            checkpointer.close()
         self.engine.dispose()
 
     def __enter__(self) -> Gencredits:
@@ -438,12 +444,20 @@ def open(
     clock: Clock | None = None,
     catalog_path: str | None = None,
     pool_size: int = 20,
+    background_checkpoints: bool = False,
 ) -> Gencredits:
     """Connect (``GENCREDITS_DATABASE_URL`` or ``./var/gencredits.db``), migrate, seed the
-    default catalog and plans on first start, and return the service."""
-    engine = make_engine(database_url or database_url_from_environment(), pool_size=pool_size)
+    default catalog and plans on first start, and return the service.
+
+    ``background_checkpoints`` (SQLite files; the server turns it on): WAL checkpoints run in
+    a thread of the service's (``store.engine.Checkpointer``), not inside the commit of
+    whichever charge crosses the threshold; :meth:`Gencredits.close` stops it."""
+    url = database_url or database_url_from_environment()
+    engine = make_engine(url, pool_size=pool_size, background_checkpoints=background_checkpoints)
     migrate(engine)
     service = Gencredits(engine, clock=clock)
+    if background_checkpoints and sqlite_file(engine) is not None:
+        service._checkpointer = Checkpointer(engine)
     seed(engine, service.clock.now(), catalog_path)
     service.plans()  # loaded now, not by the first charge inside its transaction
     return service

@@ -1,0 +1,74 @@
+"""WAL checkpoints off the writers' path (``store.engine.Checkpointer``): connections of an
+engine made for it do not checkpoint, and the checkpointer keeps the WAL from growing while
+writers commit without pause."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+from sqlalchemy import Engine, text
+
+import gencredits
+from gencredits.store.engine import Checkpointer, make_engine, write_transaction
+
+PAGE_OF_BYTES = os.urandom(4000)
+
+
+def _wal_bytes(database: Path) -> int:
+    wal = Path(f"{database}-wal")
+    return wal.stat().st_size if wal.exists() else 0
+
+
+def _write_without_pause(engine: Engine, commits: int) -> None:
+    with write_transaction(engine) as connection:
+        connection.execute(text("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, b BLOB)"))
+    for _ in range(commits):
+        with write_transaction(engine) as connection:
+            connection.execute(text("INSERT INTO t (b) VALUES (:b)"), {"b": PAGE_OF_BYTES})
+
+
+def test_connections_leave_checkpoints_to_the_checkpointer(tmp_path: Path) -> None:
+    usual = make_engine(f"sqlite:///{tmp_path}/a.db", pool_size=1)
+    background = make_engine(f"sqlite:///{tmp_path}/b.db", pool_size=1,
+                             background_checkpoints=True)
+    for engine, pages in ((usual, 1000), (background, 0)):
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one() == pages
+        engine.dispose()
+
+
+def test_the_wal_stays_small_while_writers_commit_without_pause(tmp_path: Path) -> None:
+    database = tmp_path / "ledger.db"
+    engine = make_engine(f"sqlite:///{database}", pool_size=2, background_checkpoints=True)
+    checkpointer = Checkpointer(engine, interval_seconds=0.01, catch_up_frames=400)
+    try:
+        _write_without_pause(engine, 1500)  # ~2 pages a commit: ~12 MB of WAL unchecked
+    finally:
+        checkpointer.close()
+    assert checkpointer.checkpoints > 0
+    assert _wal_bytes(database) < 6_000_000, "the WAL started over as it was copied"
+    with engine.connect() as connection:  # every row is in the database, WAL or not
+        assert connection.exec_driver_sql("SELECT count(*) FROM t").scalar_one() == 1500
+    engine.dispose()
+
+
+def test_without_it_the_wal_grows_with_every_commit(tmp_path: Path) -> None:
+    """The control: the same writes, no checkpoints at all."""
+    database = tmp_path / "ledger.db"
+    engine = make_engine(f"sqlite:///{database}", pool_size=2, background_checkpoints=True)
+    _write_without_pause(engine, 1500)
+    assert _wal_bytes(database) > 10_000_000
+    engine.dispose()
+
+
+def test_the_service_runs_one_and_stops_it(tmp_path: Path) -> None:
+    before = {thread.name for thread in threading.enumerate()}
+    credits = gencredits.open(f"sqlite:///{tmp_path}/ledger.db", background_checkpoints=True)
+    assert "gencredits-checkpointer" in {thread.name for thread in threading.enumerate()}
+    credits.create_account("ana", name="Ana", plan="pro")
+    credits.charge("ana", gencredits.QuoteRequest.single("flux-2-pro"), idempotency_key="k")
+    credits.close()
+    after = {thread.name for thread in threading.enumerate()}
+    assert "gencredits-checkpointer" not in after - before
