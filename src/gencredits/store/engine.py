@@ -268,8 +268,9 @@ class Checkpointer:
     The WAL can start over (at the next write) only once a checkpoint has copied every frame,
     which writers appending during the copy can prevent for ever; so once the WAL holds more
     than ``catch_up_frames`` frames, the thread copies what was added meanwhile holding the
-    writer lock (writers wait for that short remainder and one fsync, not for the whole copy). A commit's durability does not
-    depend on checkpoints: the WAL is fsynced at every commit."""
+    writer lock (writers wait for that short remainder and one fsync, not for the whole copy).
+    A commit's durability does not depend on checkpoints: the WAL is fsynced at every
+    commit."""
 
     def __init__(
         self,
