@@ -16,12 +16,13 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 import uvicorn
+from benchmarks.processes import free_port
 
 import gencredits
 from gencredits.api.app import ApiSettings
 from gencredits.server import build_app
 from gencredits.service import keys
-from tests.api.support import QUIET, START, LiveServer, free_port
+from tests.api.support import QUIET, START, LiveServer
 
 STARTUP_SECONDS = 10.0
 

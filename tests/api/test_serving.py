@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from benchmarks.processes import free_port
 from sqlalchemy import update
 
 import gencredits
@@ -40,7 +41,6 @@ from tests.api.support import (
     QUIET,
     LiveServer,
     assert_problem,
-    free_port,
     idem,
     open_account,
 )
