@@ -82,7 +82,9 @@ def make_engine(url: str, *, pool_size: int = 20, background_checkpoints: bool =
             pool_timeout=60,
             json_serializer=encode_json,
         )
-        _configure_sqlite(engine, autocheckpoint=not background_checkpoints)
+        # Without flock (Windows) a Checkpointer could not make the WAL start over: SQLite
+        # keeps checkpointing in the commits.
+        _configure_sqlite(engine, autocheckpoint=not (background_checkpoints and fcntl))
         return engine
     return create_engine(
         url,
