@@ -64,11 +64,12 @@ def test_without_it_the_wal_grows_with_every_commit(tmp_path: Path) -> None:
 
 
 def test_the_service_runs_one_and_stops_it(tmp_path: Path) -> None:
-    before = {thread.name for thread in threading.enumerate()}
+    before = set(threading.enumerate())
     credits = gencredits.open(f"sqlite:///{tmp_path}/ledger.db", background_checkpoints=True)
-    assert "gencredits-checkpointer" in {thread.name for thread in threading.enumerate()}
+    new = set(threading.enumerate()) - before
+    started = [thread for thread in new if thread.name == "gencredits-checkpointer"]
+    assert len(started) == 1 and started[0].is_alive()
     credits.create_account("ana", name="Ana", plan="pro")
     credits.charge("ana", gencredits.QuoteRequest.single("flux-2-pro"), idempotency_key="k")
     credits.close()
-    after = {thread.name for thread in threading.enumerate()}
-    assert "gencredits-checkpointer" not in after - before
+    assert not started[0].is_alive()

@@ -163,8 +163,8 @@ ACCOUNT_NAMES = Prepared(select(accounts.c.id))
 def test_an_in_list_of_any_length_finds_each_item_once(engine: Engine, count: int) -> None:
     """Chunks of 256, each padded to a compiled size by repeating its last item."""
     ids_in = PreparedIn(
-        lambda size: select(accounts.c.id, accounts.c.available_credits).where(
-            accounts.c.id.in_([bindparam(f"in_{index}") for index in range(size)])
+        lambda binds: select(accounts.c.id, accounts.c.available_credits).where(
+            accounts.c.id.in_(binds)
         )
     )
     wanted = ["acct"] + [f"absent-{number}" for number in range(count - 1)]
@@ -179,9 +179,9 @@ def test_sqlite_looks_each_batch_item_up_in_an_index(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path}/plans.db", pool_size=1)
     migrate(engine)
     statements = {
-        "accounts": queries._LOCK_ACCOUNTS["sqlite"],
+        "accounts": queries._LOCK_ACCOUNTS,
         "grants": queries._LIVE_GRANTS_OF,
-        "idempotency_keys": queries._FIND_KEYS["sqlite"],
+        "idempotency_keys": queries._FIND_KEYS,
     }
     with engine.connect() as connection:
         for table, statement in statements.items():

@@ -118,10 +118,10 @@ def revoke_key(engine: Engine, key_id: str, now: datetime) -> ApiKey:
         row = connection.execute(select(api_keys).where(api_keys.c.id == key_id)).mappings().first()
     if row is None:
         raise NotFound("key", key_id, field="key_id")
-    path = _revocations_path(engine)
-    if path is not None:  # after the commit: a cache that re-reads the key must see it revoked
+    database = sqlite_file(engine)
+    if database is not None:  # after the commit: a cache that re-reads the key must see it revoked
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
-        descriptor = os.open(path, flags, sibling_mode(path.removesuffix("-keys.revoked")))
+        descriptor = os.open(_revocations_path(database), flags, sibling_mode(database))
         try:
             os.write(descriptor, b".")
         finally:
@@ -129,9 +129,8 @@ def revoke_key(engine: Engine, key_id: str, now: datetime) -> ApiKey:
     return _key(row)
 
 
-def _revocations_path(engine: Engine) -> str | None:
-    database = sqlite_file(engine)
-    return None if database is None else database + "-keys.revoked"
+def _revocations_path(database: str) -> str:
+    return database + "-keys.revoked"
 
 
 def revocations(engine: Engine) -> Callable[[], int] | None:
@@ -140,9 +139,10 @@ def revocations(engine: Engine) -> Callable[[], int] | None:
     its commit (an append is atomic, and a size only grows, where a timestamp can repeat
     within the clock's tick). One ``stat`` reads it (~2 µs), so a key cache can check it on
     every request. None for PostgreSQL, whose servers share no file."""
-    path = _revocations_path(engine)
-    if path is None:
+    database = sqlite_file(engine)
+    if database is None:
         return None
+    path = _revocations_path(database)
 
     def count() -> int:
         try:

@@ -11,6 +11,7 @@ services lock the account row (``SELECT ... FOR UPDATE``) before any balance cha
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import threading
@@ -30,6 +31,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_DATABASE_PATH = Path("var") / "gencredits.db"
 BUSY_TIMEOUT_MS = 30_000
@@ -303,11 +306,16 @@ class Checkpointer:
         try:
             connection.execute("PRAGMA journal_mode=WAL").fetchall()  # as the engine's connections
             connection.execute("PRAGMA synchronous=FULL")
+            failing = False
             while not self._stop.wait(self._interval):
                 try:
                     self.checkpoint(connection)
-                except sqlite3.Error:  # a busy database, a checkpoint elsewhere: next time
-                    continue
+                except sqlite3.Error:  # tried again next time; said once while it lasts
+                    if not failing:
+                        logger.warning("WAL checkpoint of %s failed", self.database, exc_info=True)
+                    failing = True
+                else:
+                    failing = False
         finally:
             connection.close()
 

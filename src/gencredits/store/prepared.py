@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, bindparam
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.expression import Executable
 
@@ -199,20 +199,28 @@ class PreparedIn:
     """A statement with one ``IN`` list, compiled for a few list lengths and run through the
     driver like :class:`Prepared`.
 
-    ``build(n)`` returns the statement for ``n`` items, its IN list made of bind parameters
-    named ``in_{i}`` (or ``in_{i}_{j}`` for the ``j``-th value of a tuple). The items are sent in
-    chunks of at most :attr:`SIZES`' largest, each chunk padded to the next size by repeating
-    its last item (a repeated value changes nothing in an IN list), so a batch of any length
-    runs statements compiled once: SQLAlchemy's expanding IN re-renders the SQL on every call,
-    12 µs an item for a pair of columns."""
+    ``build(binds)`` returns the statement whose IN list is ``binds``: bind parameters, one an
+    item (or a tuple of ``width`` of them an item). The items are sent in chunks of at most
+    :attr:`SIZES`' largest, each chunk padded to the next size by repeating its last item (a
+    repeated value changes nothing in an IN list), so a batch of any length runs statements
+    compiled once: SQLAlchemy's expanding IN re-renders the SQL on every call, 12 µs an item
+    for a pair of columns."""
 
     SIZES = (1, 4, 16, 64, 256)
 
     __slots__ = ("_by_size", "_width")
 
-    def __init__(self, build: Callable[[int], Executable], width: int = 1) -> None:
+    def __init__(self, build: Callable[[list[Any]], Executable], width: int = 1) -> None:
         self._width = width
-        self._by_size = {size: Prepared(build(size)) for size in self.SIZES}
+        self._by_size = {size: Prepared(build(self._binds(size))) for size in self.SIZES}
+
+    def _binds(self, size: int) -> list[Any]:
+        if self._width == 1:
+            return [bindparam(f"in_{index}") for index in range(size)]
+        return [
+            tuple(bindparam(f"in_{index}_{position}") for position in range(self._width))
+            for index in range(size)
+        ]
 
     def rows(
         self, connection: Connection, items: Sequence[Any], values: Mapping[str, Any] = {}

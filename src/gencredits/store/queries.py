@@ -80,33 +80,24 @@ _LOCK_ACCOUNT = Prepared(_SELECT_ACCOUNT.with_for_update())
 def lock_account(connection: Connection, account_id: str) -> AccountRow | None:
     """Read an account and lock its row until commit (a no-op lock under SQLite's
     ``BEGIN IMMEDIATE``, which already holds the database's write lock)."""
-    statement = _READ_ACCOUNT if is_sqlite(connection) else _LOCK_ACCOUNT
-    row = statement.first(connection, {"p_account_id": account_id})
+    row = _LOCK_ACCOUNT.first(connection, {"p_account_id": account_id})
     return None if row is None else AccountRow(*row)
 
 
-def _account_ids_in(count: int) -> Any:
-    return accounts.c.id.in_([bindparam(f"in_{index}") for index in range(count)])
-
-
-_LOCK_ACCOUNTS = {
-    "sqlite": PreparedIn(
-        lambda count: _SELECT_ACCOUNT_COLUMNS.where(_account_ids_in(count)).order_by(accounts.c.id)
-    ),
-    "postgresql": PreparedIn(
-        lambda count: _SELECT_ACCOUNT_COLUMNS.where(_account_ids_in(count))
-        .order_by(accounts.c.id)
-        .with_for_update()
-    ),
-}
+# FOR UPDATE locks on PostgreSQL; SQLite's compiler leaves it out (BEGIN IMMEDIATE holds the
+# database's write lock already).
+_LOCK_ACCOUNTS = PreparedIn(
+    lambda binds: _SELECT_ACCOUNT_COLUMNS.where(accounts.c.id.in_(binds))
+    .order_by(accounts.c.id)
+    .with_for_update()
+)
 
 
 def lock_accounts(connection: Connection, account_ids: Sequence[str]) -> dict[str, AccountRow]:
     """Read and lock many accounts in one statement, in id order (PostgreSQL locks the rows
     in the order it returns them: the order every multi-account lock here takes; a batch of
     more than one statement's worth locks them chunk by chunk, still in id order)."""
-    statement = _LOCK_ACCOUNTS["sqlite" if is_sqlite(connection) else "postgresql"]
-    rows = statement.rows(connection, sorted(set(account_ids)))
+    rows = _LOCK_ACCOUNTS.rows(connection, sorted(set(account_ids)))
     return {row[0]: AccountRow(*row) for row in rows}
 
 
@@ -199,14 +190,14 @@ def live_grants(connection: Connection, account_id: str, now: datetime) -> list[
 
 
 _LIVE_GRANTS_OF = PreparedIn(
-    lambda count: select(
+    lambda binds: select(
         grants.c.account_id,
         grants.c.id,
         grants.c.remaining_credits,
         grants.c.priority,
         grants.c.expires_at,
     ).where(
-        grants.c.account_id.in_([bindparam(f"in_{index}") for index in range(count)]),
+        grants.c.account_id.in_(binds),
         grants.c.expired.is_(False),
         grants.c.remaining_credits > 0,
         or_(
@@ -625,40 +616,34 @@ def find_idempotency_key(connection: Connection, scope: str, key: str) -> Stored
     return None if row is None else StoredKey(*row)
 
 
-def _find_keys(dialect: str) -> PreparedIn:
-    """The stored keys among ``count`` (scope, key) pairs: the pairs as a table joined to the
-    keys' primary key, so each pair is one index look-up. A row-value ``IN`` list made SQLite
-    scan the whole index instead (150 µs a pair at 200,000 keys); ``CROSS JOIN`` keeps SQLite
-    from putting the keys table in the outer loop (PostgreSQL plans the join itself)."""
-    join = "CROSS JOIN" if dialect == "sqlite" else "JOIN"
-
-    def build(count: int) -> Any:
-        pairs = ", ".join(f"(:in_{index}_0, :in_{index}_1)" for index in range(count))
-        return text(
-            f'WITH wanted (scope, "key") AS (VALUES {pairs}) '
-            f"SELECT k.scope, k.\"key\", k.operation, k.request_hash, k.response "
-            f"FROM wanted {join} idempotency_keys AS k "
-            f'ON k.scope = wanted.scope AND k."key" = wanted."key"'
-        ).columns(
-            idempotency_keys.c.scope,
-            idempotency_keys.c.key,
-            idempotency_keys.c.operation,
-            idempotency_keys.c.request_hash,
-            idempotency_keys.c.response,
-        )
-
-    return PreparedIn(build, width=2)
+def _find_keys(binds: list[Any]) -> Any:
+    """The stored keys among the (scope, key) pairs ``binds``: the pairs as a table, each
+    looked up in the keys' primary key. A row-value ``IN`` list made SQLite scan the whole
+    index instead (150 µs a pair at 200,000 keys); ``CROSS JOIN`` keeps SQLite from putting
+    the keys table in the outer loop (PostgreSQL plans it as it likes)."""
+    pairs = ", ".join(f"(:{scope.key}, :{key.key})" for scope, key in binds)
+    return text(
+        f'WITH wanted (scope, "key") AS (VALUES {pairs}) '
+        'SELECT k.scope, k."key", k.operation, k.request_hash, k.response '
+        "FROM wanted CROSS JOIN idempotency_keys AS k "
+        'WHERE k.scope = wanted.scope AND k."key" = wanted."key"'
+    ).columns(
+        idempotency_keys.c.scope,
+        idempotency_keys.c.key,
+        idempotency_keys.c.operation,
+        idempotency_keys.c.request_hash,
+        idempotency_keys.c.response,
+    )
 
 
-_FIND_KEYS = {"sqlite": _find_keys("sqlite"), "postgresql": _find_keys("postgresql")}
+_FIND_KEYS = PreparedIn(_find_keys, width=2)
 
 
 def find_idempotency_keys(
     connection: Connection, pairs: Iterable[tuple[str, str]]
 ) -> dict[tuple[str, str], StoredKey]:
     """Many keys in one statement: (scope, key) -> what is stored, for those found."""
-    statement = _FIND_KEYS["sqlite" if is_sqlite(connection) else "postgresql"]
-    rows = statement.rows(connection, sorted(set(pairs)))
+    rows = _FIND_KEYS.rows(connection, sorted(set(pairs)))
     return {(scope, key): StoredKey(*stored) for scope, key, *stored in rows}
 
 
