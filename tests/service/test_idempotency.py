@@ -4,9 +4,15 @@ can never change: a replay after an upgrade would be refused as a conflict."""
 from __future__ import annotations
 
 import hashlib
+import json
 from decimal import Decimal
 
-from gencredits.service.idempotency import request_hash
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gencredits.domain.pricing import LineItem, QuoteRequest
+from gencredits.service.idempotency import canonical_json, request_hash
+from gencredits.service.spending import charge_digest, charge_payload
 
 PAYLOAD = {
     "lines": [{"model": "flux-2-pro", "outputs": 4}],
@@ -42,3 +48,58 @@ def test_key_order_does_not_matter_and_every_value_does() -> None:
     assert request_hash("grant", {"note": "é"}) == hashlib.sha256(
         b'{"note": "\\u00e9", "operation": "grant"}'
     ).hexdigest()
+
+
+# --- a charge's hash, written out fast -------------------------------------------------------
+
+_texts = st.none() | st.text(max_size=12)
+_numbers = st.none() | st.booleans() | st.integers(-(2**70), 2**70)
+_lines = st.builds(
+    LineItem,
+    model_id=st.text(max_size=12),
+    outputs=st.integers(-5, 2**40) | st.booleans(),
+    count=st.integers(-5, 2**40) | st.booleans(),
+    seconds=_numbers,
+    quality=_texts,
+    option=_texts,
+)
+
+
+@given(
+    lines=st.lists(_lines, min_size=1, max_size=4),
+    project=_texts,
+    job_ref=_texts,
+    price_version=_numbers,
+)
+def test_charge_digest_is_the_hash_of_the_charge_payload(
+    lines: list[LineItem],
+    project: str | None,
+    job_ref: str | None,
+    price_version: int | None,
+) -> None:
+    """Whatever a caller sends (non-ASCII text, bools where numbers go, huge numbers), the
+    fast digest is the canonical one, first from scratch and then from its memo."""
+    request = QuoteRequest(tuple(lines))
+    expected = request_hash("charge", charge_payload(request, project, job_ref, price_version))
+    assert charge_digest(request, project, job_ref, price_version) == expected
+    assert charge_digest(request, project, job_ref, price_version) == expected
+
+
+def test_the_lines_memo_tells_true_from_one() -> None:
+    """``True == 1`` as a dict key: a memo keyed by value alone would hand a request with a
+    bool the JSON of the one with an int."""
+    with_int = QuoteRequest((LineItem("flux-2-pro", outputs=1),))
+    with_bool = QuoteRequest((LineItem("flux-2-pro", outputs=True),))
+    for request in (with_int, with_bool, with_int):
+        assert charge_digest(request, None, None, None) == request_hash(
+            "charge", charge_payload(request, None, None, None)
+        )
+    assert charge_digest(with_int, None, None, None) != charge_digest(
+        with_bool, None, None, None
+    )
+
+
+def test_canonical_json_of_plain_values_is_json_dumps() -> None:
+    values = ("é\n\"", "", None, 0, -7, 2**80, True, 1.5, Decimal("2.50"), [{"b": 1, "a": 2}])
+    for value in values:
+        assert canonical_json(value) == json.dumps(value, sort_keys=True, default=str)

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, bindparam, insert, select, update
 
 from gencredits.store import queries
 from gencredits.store.engine import make_engine, migrate, write_transaction
-from gencredits.store.prepared import Prepared, PreparedIn, PreparedInsert
+from gencredits.store.prepared import Prepared, PreparedIn, PreparedInsert, pipelined
 from gencredits.store.tables import accounts, grants, idempotency_keys, plans
 
 MOMENT = datetime(2026, 3, 31, 23, 59, 58, 123456, tzinfo=UTC)
@@ -139,6 +139,69 @@ def test_execute_many_counts_every_row_it_changed(engine: Engine) -> None:
         left = dict(connection.execute(select(grants.c.id, grants.c.remaining_credits)).all())
     assert changed in (2, -1)  # -1: a driver that does not count executemany's rows
     assert left == {first[0]: 30, second[0]: 25}
+
+
+def _remaining(engine: Engine) -> dict[int, int]:
+    with engine.connect() as connection:
+        return dict(connection.execute(select(grants.c.id, grants.c.remaining_credits)).all())
+
+
+def test_a_pipeline_checks_every_row_count_and_reads_what_it_wrote(engine: Engine) -> None:
+    """Inside ``pipelined`` (PostgreSQL's pipeline mode; nothing on SQLite) writes that must
+    change rows are checked when the block ends, reads see the writes before them, and the
+    transaction commits all of it."""
+    with write_transaction(engine) as connection:
+        first, second = (
+            INSERT_GRANT.first(connection, GRANT | {"cycle_number": number}) for number in (2, 3)
+        )
+        assert first is not None and second is not None
+        with pipelined(connection):
+            TAKE.change(connection, {"p_id": first[0], "p_take": 10}, 1, "first")
+            TAKE.change_many(
+                connection,
+                [{"p_id": second[0], "p_take": 15}, {"p_id": second[0], "p_take": 5}],
+                "second",
+            )
+            ids = INSERT_GRANTS.insert_many(
+                connection, [GRANT | {"cycle_number": 4}, GRANT | {"cycle_number": 5}]
+            )
+            seen = LIVE.rows(connection, {"p_account": "acct", "p_now": MOMENT - timedelta(1)})
+            with pipelined(connection):  # nested: part of the outer pipeline
+                TAKE.change(connection, {"p_id": ids[0], "p_take": 1}, 1, "nested")
+        assert {row[0] for row in seen} == {first[0], second[0], *ids}
+    assert _remaining(engine) == {first[0]: 30, second[0]: 20, ids[0]: 39, ids[1]: 40}
+
+
+@pytest.mark.parametrize("many", [False, True])
+def test_a_write_that_changes_too_few_rows_fails_its_transaction(
+    engine: Engine, many: bool
+) -> None:
+    """A grant asked for more than it has changes no row: the check fails (at once on
+    SQLite, when the pipeline ends on PostgreSQL) and the transaction keeps nothing, not even
+    the writes of the same pipeline that did change their rows."""
+    with write_transaction(engine) as connection:
+        grant = INSERT_GRANT.first(connection, GRANT)
+    assert grant is not None
+    with (
+        pytest.raises(AssertionError, match="could not give"),
+        write_transaction(engine) as connection,
+        pipelined(connection),
+    ):
+        TAKE.change(connection, {"p_id": grant[0], "p_take": 10}, 1, "ten")
+        if many:
+            TAKE.change_many(
+                connection,
+                [{"p_id": grant[0], "p_take": 1}, {"p_id": grant[0], "p_take": 1000}],
+                "could not give 1000",
+            )
+        else:
+            TAKE.change(connection, {"p_id": grant[0], "p_take": 1000}, 1, "could not give")
+        TAKE.change(connection, {"p_id": grant[0], "p_take": 5}, 1, "five")
+    assert _remaining(engine) == {grant[0]: 40}
+    # The connection is fit for the next unit of work (the pipeline closed, its checks gone).
+    with write_transaction(engine) as connection:
+        TAKE.change(connection, {"p_id": grant[0], "p_take": 40}, 1, "all")
+    assert _remaining(engine) == {grant[0]: 0}
 
 
 INSERT_GRANTS = PreparedInsert(insert(grants).values({name: bindparam(name) for name in GRANT}))

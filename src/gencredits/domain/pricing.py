@@ -208,8 +208,9 @@ _CacheKey = tuple[int, tuple[LineItem, ...]]
 _priced: dict[_CacheKey, tuple[Catalog, tuple[QuoteLine, ...], int]] = {}
 
 
-def _is_cacheable(line: LineItem) -> bool:
-    """Every field has exactly the type a valid line has (no bools, floats or subclasses)."""
+def is_exact(line: LineItem) -> bool:
+    """Every field has exactly the type a valid line has (no bools, floats or subclasses):
+    such lines can key a cache (``True`` equals ``1`` as a key, but is refused as a number)."""
     return (
         type(line.model_id) is str
         and type(line.outputs) is int
@@ -230,7 +231,7 @@ def _price_lines(request: QuoteRequest, catalog: Catalog) -> tuple[tuple[QuoteLi
 
 def _priced_lines(request: QuoteRequest, catalog: Catalog) -> tuple[tuple[QuoteLine, ...], int]:
     """:func:`_price_lines`, remembered per catalog object and exact request."""
-    if type(request.lines) is not tuple or not all(map(_is_cacheable, request.lines)):
+    if type(request.lines) is not tuple or not all(map(is_exact, request.lines)):
         return _price_lines(request, catalog)
     key = (id(catalog), request.lines)
     cached = _priced.get(key)

@@ -26,11 +26,30 @@ Result = TypeVar("Result")
 
 # json.dumps(value, sort_keys=True, default=str), with its encoder built once.
 _CANONICAL = json.JSONEncoder(sort_keys=True, default=str)
+_ascii_string = json.encoder.encode_basestring_ascii
+
+
+def canonical_json(value: Any) -> str:
+    """``value`` in the canonical form request hashes are taken of (``json.dumps`` with
+    sorted keys, ``default=str``), plain strings, ints and None without the encoder's
+    set-up."""
+    kind = type(value)
+    if kind is str:
+        return _ascii_string(value)
+    if value is None:
+        return "null"
+    if kind is int:
+        return int.__repr__(value)
+    return _CANONICAL.encode(value)
+
+
+def digest_of(canonical: str) -> str:
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def request_hash(operation: str, payload: dict[str, Any]) -> str:
-    canonical = _CANONICAL.encode({"operation": operation, **payload})
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    """The hash an idempotency key keeps of its request: a replay must send the same."""
+    return digest_of(canonical_json({"operation": operation, **payload}))
 
 
 def check_key(key: str | None) -> None:

@@ -12,7 +12,8 @@ types (UTC datetimes, JSON, booleans), so values are what ``Connection.execute``
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,6 +126,24 @@ class Prepared:
         finally:
             cursor.close()
 
+    def change(
+        self, connection: Connection, values: Mapping[str, Any], expected: int, what: str
+    ) -> None:
+        """Run a write that must change ``expected`` rows; ``what`` went wrong otherwise
+        (AssertionError). Inside :func:`pipelined`, checked when the pipeline ends."""
+        cursor, _ = self._cursor(connection, values)
+        _check_count(connection, cursor, expected, what)
+
+    def change_many(
+        self, connection: Connection, many: Sequence[Mapping[str, Any]], what: str
+    ) -> None:
+        """:meth:`execute_many` of writes that must change a row each, checked as
+        :meth:`change` checks (where the driver counts executemany's rows: both here do)."""
+        compiled = self._compiled(connection.dialect)
+        cursor = _driver(connection).cursor()
+        cursor.executemany(compiled.sql, [compiled.parameters(values) for values in many])
+        _check_count(connection, cursor, len(many), what)
+
     def rows(self, connection: Connection, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         cursor, compiled = self._cursor(connection, values)
         return [compiled.row(raw) for raw in cursor.fetchall()]
@@ -147,6 +166,50 @@ def _driver(connection: Connection) -> Any:
     driver = connection.connection.driver_connection
     assert driver is not None, "the connection is closed"
     return driver
+
+
+# --- pipelines --------------------------------------------------------------------------------
+
+_CHECKS = "gencredits_pipeline_checks"  # connection.info: the open pipeline's row counts
+
+
+@contextmanager
+def pipelined(connection: Connection) -> Iterator[None]:
+    """On PostgreSQL, send the statements run inside in one pipeline (psycopg's pipeline
+    mode): writes go out without waiting for each other's answers, and only a read that needs
+    its rows waits, so a batch's four writes cost two round trips instead of four to twelve.
+    The server still runs them in order, in the caller's transaction; an error raises (at the
+    read, or when the block ends) and the caller's transaction rolls back as ever.
+
+    Row counts are known only once their answers are in: :meth:`Prepared.change` and
+    :meth:`Prepared.change_many` inside the block are checked when it ends. Elsewhere (SQLite,
+    or outside the block) they are checked at once. Only those and this module's reads may run
+    inside: a statement run through SQLAlchemy would read its row count too early."""
+    if connection.dialect.name != "postgresql" or _CHECKS in connection.info:
+        yield
+        return
+    checks: list[tuple[Any, int, str]] = []
+    connection.info[_CHECKS] = checks
+    try:
+        with _driver(connection).pipeline():
+            yield
+        for cursor, expected, what in checks:
+            assert cursor.rowcount == expected, what
+    finally:
+        del connection.info[_CHECKS]
+        for cursor, _, _ in checks:
+            cursor.close()
+
+
+def _check_count(connection: Connection, cursor: Any, expected: int, what: str) -> None:
+    checks = connection.info.get(_CHECKS)
+    if checks is not None:
+        checks.append((cursor, expected, what))
+        return
+    try:
+        assert cursor.rowcount == expected, what
+    finally:
+        cursor.close()
 
 
 class PreparedInsert:

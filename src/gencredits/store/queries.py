@@ -158,12 +158,10 @@ def apply_available_deltas(connection: Connection, deltas: Sequence[tuple[str, i
         for account_id, delta in deltas
     ]
     if len(parameters) > 2:
-        changed = _APPLY_DELTA_ONLY.execute_many(connection, parameters)
-        if changed >= 0:
-            assert changed == len(parameters), "an account is gone"
+        _APPLY_DELTA_ONLY.change_many(connection, parameters, "an account is gone")
         return
     for values in parameters:
-        assert _APPLY_DELTA_ONLY.execute(connection, values) == 1, "an account is gone"
+        _APPLY_DELTA_ONLY.change(connection, values, 1, f"account {values['p_account_id']} is gone")
 
 
 def update_account(connection: Connection, account_id: str, **values: Any) -> None:
@@ -233,13 +231,15 @@ _TAKE_FROM_GRANT = Prepared(
 def take_from_grants(connection: Connection, allocations: Sequence[Allocation]) -> None:
     if len(allocations) > 2:  # many grants (a batch's): one executemany
         parameters = [{"p_grant_id": grant, "p_take": credits} for grant, credits in allocations]
-        changed = _TAKE_FROM_GRANT.execute_many(connection, parameters)
-        if changed >= 0:  # drivers that count executemany's rows
-            assert changed == len(parameters), "a grant could not give its share"
+        _TAKE_FROM_GRANT.change_many(connection, parameters, "a grant could not give its share")
         return
     for grant_id, credits in allocations:
-        changed = _TAKE_FROM_GRANT.execute(connection, {"p_grant_id": grant_id, "p_take": credits})
-        assert changed == 1, f"grant {grant_id} could not give {credits}"
+        _TAKE_FROM_GRANT.change(
+            connection,
+            {"p_grant_id": grant_id, "p_take": credits},
+            1,
+            f"grant {grant_id} could not give {credits}",
+        )
 
 
 def return_to_grants(connection: Connection, allocations: Sequence[Allocation]) -> None:
