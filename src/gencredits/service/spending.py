@@ -726,10 +726,11 @@ def capture(
     now = ctx.now()
     with ctx.unit_of_work() as connection:
         hold_id = _find_hold(ctx, connection, hold_id, account_id, job_ref)
-        found = queries.read_hold(connection, hold_id)
-        if found is None or (account_id is not None and found[0].account_id != account_id):
+        owner = queries.hold_account(connection, hold_id)
+        if owner is None or (account_id is not None and owner != account_id):
             raise NotFound("hold", hold_id, field="hold_id")
-        account = ctx.open_account(connection, found[0].account_id, now)
+        # The hold itself is read once its account is locked (then nobody settles it meanwhile).
+        account = ctx.open_account(connection, owner, now)
         payload = {"hold_id": hold_id, "amount": amount_credits, "outputs": outputs_delivered}
 
         def perform() -> Settlement:
@@ -829,10 +830,11 @@ def release(
     now = ctx.now()
     with ctx.unit_of_work() as connection:
         hold_id = _find_hold(ctx, connection, hold_id, account_id, job_ref)
-        found = queries.read_hold(connection, hold_id)
-        if found is None or (account_id is not None and found[0].account_id != account_id):
+        owner = queries.hold_account(connection, hold_id)
+        if owner is None or (account_id is not None and owner != account_id):
             raise NotFound("hold", hold_id, field="hold_id")
-        account = ctx.open_account(connection, found[0].account_id, now)
+        # The hold itself is read once its account is locked (then nobody settles it meanwhile).
+        account = ctx.open_account(connection, owner, now)
 
         def perform() -> Hold:
             current = queries.read_hold(connection, hold_id)
@@ -876,10 +878,10 @@ def release(
 def get_hold(ctx: Context, hold_id: int) -> Hold:
     now = ctx.now()
     with ctx.unit_of_work() as connection:
-        found = queries.read_hold(connection, hold_id)
-        if found is None:
+        owner = queries.hold_account(connection, hold_id)
+        if owner is None:
             raise NotFound("hold", hold_id, field="hold_id")
-        ctx.open_account(connection, found[0].account_id, now)  # an expired hold shows expired
+        ctx.open_account(connection, owner, now)  # an expired hold shows expired
         current = queries.read_hold(connection, hold_id)
         assert current is not None
         return current[0]

@@ -361,6 +361,16 @@ def insert_hold(connection: Connection, **values: Any) -> Hold:
     return _hold(row)
 
 
+_HOLD_ACCOUNT = Prepared(select(holds.c.account_id).where(holds.c.id == bindparam("p_hold_id")))
+
+
+def hold_account(connection: Connection, hold_id: int) -> str | None:
+    """The account a hold belongs to (which never changes): what a settlement locks before
+    it reads the hold itself."""
+    row = _HOLD_ACCOUNT.first(connection, {"p_hold_id": hold_id})
+    return None if row is None else str(row[0])
+
+
 def read_hold(connection: Connection, hold_id: int) -> tuple[Hold, Mapping[str, Any]] | None:
     row = _READ_HOLD.first_mapping(connection, {"p_hold_id": hold_id})
     return None if row is None else (_hold(row), row)
