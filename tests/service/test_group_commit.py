@@ -32,8 +32,9 @@ from gencredits import (
 from gencredits.service import group_commit, spending
 from gencredits.service.context import Context
 from gencredits.service.group_commit import ChargeItem, GroupCommitter, charge_many
+from gencredits.store import queries
 from gencredits.store.engine import read_transaction
-from gencredits.store.tables import entries, refused_charges
+from gencredits.store.tables import entries, grants, refused_charges
 from gencredits.store.tables import events as events_table
 
 FLUX = QuoteRequest.single("flux-2-pro")  # 5 credits
@@ -142,6 +143,37 @@ def test_a_failing_item_is_rolled_back_alone(
     assert credits.account("bob").available_credits == 1000
     assert charge_entries(credits, "bob") == 0
     assert credits.account("ana").available_credits == 995
+    assert credits.verify().ok
+
+
+def test_a_write_refused_by_the_database_is_rolled_back_alone(
+    credits: Gencredits, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch's writes go out together (one pipeline on PostgreSQL), their row counts checked
+    at the end: a grant update that changes no row fails the batch there, which is rolled back
+    and applied again one by one, so only the charge it belonged to fails; the connection, its
+    pipeline failed inside a savepoint, goes on serving the others."""
+    credits.create_account("ana", name="Ana", plan="pro")
+    credits.create_account("bob", name="Bob", plan="pro")
+    with read_transaction(context_of(credits).engine) as connection:
+        bobs = set(connection.scalars(select(grants.c.id).where(grants.c.account_id == "bob")))
+    original = queries.take_from_grants
+
+    def greedy_for_bob(connection: Any, allocations: Any) -> None:
+        original(connection, [(g, 10**12 if g in bobs else c) for g, c in allocations])
+
+    monkeypatch.setattr(queries, "take_from_grants", greedy_for_bob)
+    pending = [
+        group_commit.prepare(context_of(credits), ChargeItem(account_id, FLUX, f"{account_id}-{n}"))
+        for n, account_id in enumerate(("ana", "bob", "ana", "ana"))
+    ]
+    outcomes = group_commit.apply_batch(context_of(credits), pending)
+    assert [type(outcome).__name__ for outcome in outcomes] == [
+        "Entry", "AssertionError", "Entry", "Entry"
+    ]
+    assert credits.account("bob").available_credits == 1000
+    assert charge_entries(credits, "bob") == 0
+    assert credits.account("ana").available_credits == 985
     assert credits.verify().ok
 
 

@@ -705,6 +705,23 @@ def _find_hold(
     return hold_id
 
 
+def _open_hold(
+    ctx: Context,
+    connection: Connection,
+    hold_id: int | None,
+    account_id: str | None,
+    job_ref: str | None,
+    now: datetime,
+) -> tuple[int, AccountRow]:
+    """The hold a settlement names, and its account, locked and caught up. The hold itself is
+    read after this, under the lock (then nobody settles it meanwhile)."""
+    hold_id = _find_hold(ctx, connection, hold_id, account_id, job_ref)
+    owner = queries.hold_account(connection, hold_id)
+    if owner is None or (account_id is not None and owner != account_id):
+        raise NotFound("hold", hold_id, field="hold_id")
+    return hold_id, ctx.open_account(connection, owner, now)
+
+
 def capture(
     ctx: Context,
     hold_id: int | None,
@@ -725,12 +742,7 @@ def capture(
         _check_amount(amount_credits, "amount", allow_zero=True)
     now = ctx.now()
     with ctx.unit_of_work() as connection:
-        hold_id = _find_hold(ctx, connection, hold_id, account_id, job_ref)
-        owner = queries.hold_account(connection, hold_id)
-        if owner is None or (account_id is not None and owner != account_id):
-            raise NotFound("hold", hold_id, field="hold_id")
-        # The hold itself is read once its account is locked (then nobody settles it meanwhile).
-        account = ctx.open_account(connection, owner, now)
+        hold_id, account = _open_hold(ctx, connection, hold_id, account_id, job_ref, now)
         payload = {"hold_id": hold_id, "amount": amount_credits, "outputs": outputs_delivered}
 
         def perform() -> Settlement:
@@ -829,12 +841,7 @@ def release(
     check_key(idempotency_key)
     now = ctx.now()
     with ctx.unit_of_work() as connection:
-        hold_id = _find_hold(ctx, connection, hold_id, account_id, job_ref)
-        owner = queries.hold_account(connection, hold_id)
-        if owner is None or (account_id is not None and owner != account_id):
-            raise NotFound("hold", hold_id, field="hold_id")
-        # The hold itself is read once its account is locked (then nobody settles it meanwhile).
-        account = ctx.open_account(connection, owner, now)
+        hold_id, account = _open_hold(ctx, connection, hold_id, account_id, job_ref, now)
 
         def perform() -> Hold:
             current = queries.read_hold(connection, hold_id)
