@@ -34,6 +34,20 @@ def test_sqlite_text_is_what_sqlalchemy_writes_for_the_utc_moment(moment: dateti
     assert read(expected).tzinfo == UTC
 
 
+@given(st.lists(st.none() | MOMENTS, max_size=8).map(lambda moments: moments + moments[::-1]))
+def test_one_processor_keeps_no_stale_text(moments: list[datetime | None]) -> None:
+    """The processor remembers its last value's text: values in turn, each also repeated (the
+    same object again, at the turn), each gets its own text."""
+    fast = UTCDateTime().dialect_impl(DIALECT).bind_processor(DIALECT)
+    sqlalchemy_own = DateTime().dialect_impl(DIALECT).bind_processor(DIALECT)
+    assert fast is not None and sqlalchemy_own is not None
+    for moment in moments:
+        expected = None if moment is None else sqlalchemy_own(
+            moment.astimezone(UTC).replace(tzinfo=None)
+        )
+        assert fast(moment) == expected
+
+
 def test_none_stays_none_and_naive_times_are_refused() -> None:
     fast = UTCDateTime().dialect_impl(DIALECT).bind_processor(DIALECT)
     assert fast is not None

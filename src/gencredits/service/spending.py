@@ -493,8 +493,8 @@ class ChargeBatch:
         allocations = allocate(tuple(part.grants.values()), total)
         for grant_id, credits in allocations:
             grant = part.grants[grant_id]
-            part.grants[grant_id] = replace(
-                grant, remaining_credits=grant.remaining_credits - credits
+            part.grants[grant_id] = GrantBalance(
+                grant.id, grant.remaining_credits - credits, grant.priority, grant.expires_at
             )
             part.taken[grant_id] = part.taken.get(grant_id, 0) + credits
         before = part.available

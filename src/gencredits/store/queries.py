@@ -437,17 +437,20 @@ def list_holds(
 # --- entries ---------------------------------------------------------------------------------
 
 
+_ENTRY_KINDS = {kind.value: kind for kind in EntryKind}
+
+
 def _entry(row: Mapping[Any, Any]) -> Entry:
     return Entry(
         id=row["id"],
         account_id=row["account_id"],
-        kind=EntryKind(row["kind"]),
+        kind=_ENTRY_KINDS[row["kind"]],
         amount_credits=row["amount_credits"],
         balance_delta=row["balance_delta"],
         held_delta=row["held_delta"],
         balance_after=row["balance_after"],
         available_after=row["available_after"],
-        grants=tuple((grant_id, credits) for grant_id, credits in row["grants"]),
+        grants=tuple(map(tuple, row["grants"])),
         hold_id=row["hold_id"],
         related_entry_id=row["related_entry_id"],
         model_id=row["model_id"],
@@ -483,8 +486,9 @@ def insert_entry(connection: Connection, **values: Any) -> Entry:
 def _entry_row(values: dict[str, Any]) -> dict[str, Any]:
     """Every column of an entry: the values given (grants as JSON lists), None for the rest."""
     values["grants"] = [list(allocation) for allocation in values.get("grants", ())]
-    unknown = values.keys() - _NO_ENTRY_VALUES.keys()
-    assert not unknown, f"entries have no column {sorted(unknown)}"
+    assert values.keys() <= _NO_ENTRY_VALUES.keys(), (
+        f"entries have no column {sorted(values.keys() - _NO_ENTRY_VALUES.keys())}"
+    )
     return _NO_ENTRY_VALUES | values
 
 

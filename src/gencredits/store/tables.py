@@ -66,12 +66,21 @@ class UTCDateTime(TypeDecorator[datetime]):
             return super().bind_processor(dialect)
         # process_bind_param and SQLite's DATETIME processor in one step: the text SQLite's
         # DATETIME writes ("2026-03-31 23:59:58.123456"), a third of the time (a charge
-        # writes three). tests/store/test_tables.py holds it to SQLAlchemy's own.
+        # writes three). tests/store/test_tables.py holds it to SQLAlchemy's own. The last
+        # value's text is kept: an entry's two times are one datetime object.
+        last: tuple[datetime | None, str | None] = (None, None)
+
         def sqlite_text(value: datetime | None) -> str | None:
+            nonlocal last
+            seen = last  # read once: another thread may replace it meanwhile, never tear it
+            if value is seen[0]:
+                return seen[1]
             if value is None:
                 return None
             assert value.tzinfo is not None, "naive datetimes never reach the database"
-            return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+            text = value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+            last = (value, text)
+            return text
 
         return sqlite_text
 
