@@ -426,9 +426,10 @@ class ChargeBatch:
         """Debit ``pending``: the handle of its entry, written by :meth:`flush`; or the entry
         its idempotency key was first charged with (replays change nothing)."""
         key = pending.idempotency_key
-        digest = pending.digest
-        if key is None or digest is None:
+        if key is None:
             return self._debit(pending)
+        digest = pending.digest
+        assert digest is not None, "a keyed charge carries its request's hash (prepare_charge)"
         scope_key = (pending.account_id, key)
         in_batch = self._batch_keys.get(scope_key)
         if in_batch is not None:
