@@ -342,7 +342,9 @@ class GroupCommitter:
         prepared = prepare_or_replay(self._ctx, item)
         if isinstance(prepared, Entry):
             return prepared
-        return self.submit(prepared).result()
+        waiter = _Waiter()
+        self._lane_of(prepared).enqueue(prepared, waiter)
+        return waiter.result()
 
     async def charge_async(self, item: ChargeItem) -> Entry:
         """:meth:`charge` for an event loop: nothing blocks it and no thread waits. The writer
@@ -353,8 +355,12 @@ class GroupCommitter:
     def submit(self, charge: PendingCharge | ChargeItem) -> Future[Entry]:
         """Queue a charge, prepared or not (the writer prepares it then); the future completes
         after its batch commits, or with the error that refused it."""
-        lane = self._lanes[zlib.crc32(charge.account_id.encode()) % len(self._lanes)]
-        return lane.submit(charge)
+        future: Future[Entry] = Future()
+        self._lane_of(charge).enqueue(charge, future)
+        return future
+
+    def _lane_of(self, charge: PendingCharge | ChargeItem) -> _Lane:
+        return self._lanes[zlib.crc32(charge.account_id.encode()) % len(self._lanes)]
 
     def close(self) -> None:
         for lane in self._lanes:
@@ -381,6 +387,42 @@ class GroupCommitter:
         return self.charges / self.batches if self.batches else 0.0
 
 
+class _Waiter:
+    """The answer to one caller's thread: the part of a ``Future`` the writer uses (running,
+    result, exception), on one lock the caller sleeps on. A ``Future`` builds a condition
+    and, to wait, a second lock, and wakes its waiter through both; with 64 threads waiting
+    on one writer that was a tenth of a charge's CPU (benchmarks/RESULTS.md)."""
+
+    __slots__ = ("_done", "_error", "_value")
+
+    def __init__(self) -> None:
+        self._done = threading.Lock()
+        self._done.acquire()
+        self._value: Entry | None = None
+        self._error: BaseException | None = None
+
+    def set_running_or_notify_cancel(self) -> bool:
+        return True  # a waiting thread cannot cancel
+
+    def set_result(self, value: Entry) -> None:
+        self._value = value
+        self._done.release()
+
+    def set_exception(self, error: BaseException | None) -> None:
+        self._error = error
+        self._done.release()
+
+    def result(self) -> Entry:
+        self._done.acquire()
+        if self._error is not None:
+            raise self._error
+        assert self._value is not None
+        return self._value
+
+
+_Answer = Future[Entry] | _Waiter
+
+
 class _Lane:
     """One writer thread and its queue."""
 
@@ -388,7 +430,7 @@ class _Lane:
         self._ctx = ctx
         self._window_seconds = window_seconds
         self._max_items = max_items
-        self._queue: deque[tuple[PendingCharge | ChargeItem, Future[Entry]]] = deque()
+        self._queue: deque[tuple[PendingCharge | ChargeItem, _Answer]] = deque()
         self._condition = threading.Condition()
         self._closed = False
         self.batches = 0
@@ -396,18 +438,16 @@ class _Lane:
         self._writer = threading.Thread(target=self._run, name=name, daemon=True)
         self._writer.start()
 
-    def submit(self, charge: PendingCharge | ChargeItem) -> Future[Entry]:
-        future: Future[Entry] = Future()
+    def enqueue(self, charge: PendingCharge | ChargeItem, answer: _Answer) -> None:
         with self._condition:
             if self._closed:
                 raise RuntimeError("the group committer is closed")
-            self._queue.append((charge, future))
+            self._queue.append((charge, answer))
             # Wake the writer only when it waits for a first charge, or when the batch is full
             # and its window can end early: during the window it sleeps until the deadline, and
             # a wake-up per arriving charge cost each charge a thread switch.
             if len(self._queue) == 1 or len(self._queue) >= self._max_items:
                 self._condition.notify()
-        return future
 
     def close(self) -> None:
         with self._condition:
@@ -422,7 +462,7 @@ class _Lane:
                 return
             self._settle(batch)
 
-    def _next_batch(self) -> list[tuple[PendingCharge | ChargeItem, Future[Entry]]]:
+    def _next_batch(self) -> list[tuple[PendingCharge | ChargeItem, _Answer]]:
         """Wait for a first charge, then up to the window for more; empty when closed."""
         with self._condition:
             while not self._queue and not self._closed:
@@ -437,7 +477,7 @@ class _Lane:
             count = min(len(self._queue), self._max_items)
             return [self._queue.popleft() for _ in range(count)]
 
-    def _settle(self, batch: list[tuple[PendingCharge | ChargeItem, Future[Entry]]]) -> None:
+    def _settle(self, batch: list[tuple[PendingCharge | ChargeItem, _Answer]]) -> None:
         self.batches += 1
         self.charges += len(batch)
         prepared = list(self._prepared(batch))
@@ -458,8 +498,8 @@ class _Lane:
                 future.set_exception(outcome)
 
     def _prepared(
-        self, batch: list[tuple[PendingCharge | ChargeItem, Future[Entry]]]
-    ) -> Iterator[tuple[PendingCharge, Future[Entry]]]:
+        self, batch: list[tuple[PendingCharge | ChargeItem, _Answer]]
+    ) -> Iterator[tuple[PendingCharge, _Answer]]:
         """The batch's charges, prepared; a charge refused by its checks or its price, or a
         replay answered from its stored result, is answered here and goes no further."""
         for charge, future in batch:
