@@ -406,8 +406,33 @@ def tables(results: Results) -> list[Table]:
     return [measured, compared]
 
 
-def print_report(results: Results, console: Console | None = None) -> None:
+def conditions_table(machine_info: dict[str, Any]) -> Table:
+    """Where and how the run was measured: what the figures depend on most (the load and
+    the fsync move wall-clock figures 2-4x; see benchmarks/RESULTS.md)."""
+    shown = Table(title="Conditions", show_header=False)
+    shown.add_column("what", style="bold")
+    shown.add_column("value")
+    load = machine_info.get("load_average")
+    for label, value in (
+        ("machine", f"{machine_info.get('cpu_count')} CPUs, {machine_info.get('platform')}"),
+        ("versions", f"Python {machine_info.get('python')}, SQLite {machine_info.get('sqlite')}, "
+                     f"SQLAlchemy {machine_info.get('sqlalchemy')}, "
+                     f"gencredits {machine_info.get('gencredits')}"),
+        ("PostgreSQL", machine_info.get("postgres") or "not in this run"),
+        ("load average at start", ", ".join(map(str, load)) if load else "-"),
+        ("fsync of 4 KiB (median)", f"{machine_info.get('fsync_4k_us')} µs"),
+        ("garbage collector", machine_info.get("gc", "-")),
+    ):
+        shown.add_row(label, str(value))
+    return shown
+
+
+def print_report(
+    results: Results, console: Console | None = None, machine_info: dict[str, Any] | None = None
+) -> None:
     console = console or Console()
+    if machine_info is not None:
+        console.print(conditions_table(machine_info))
     for table in tables(results):
         console.print(table)
     for note in results.notes:

@@ -138,7 +138,7 @@ def run(
     if json_path is None and output_directory is not None:
         json_path = output_directory / f"bench-{started_at:%Y%m%dT%H%M%SZ}.json"
     path = harness.write_json(content, json_path)
-    harness.print_report(results, console)
+    harness.print_report(results, console, machine)
     console.print(f"results: {path}")
     return content, path
 

@@ -111,6 +111,17 @@ def test_the_command(tmp_path: Path) -> None:
         app, ["bench", "--quick", "--suite", "quotes", "--json", "--output", str(output)]
     )
     assert result.exit_code == 0, result.output
-    assert json.loads(output.read_text())["settings"]["suites"] == ["quotes"]
+    content = json.loads(output.read_text())
+    assert content["settings"]["suites"] == ["quotes"]
+    assert content["machine"]["gc"].startswith("setup heap frozen")
+    # Without --json the tables come first, the run's conditions above them.
+    shown = CliRunner().invoke(
+        app, ["bench", "--quick", "--suite", "quotes", "--output", str(tmp_path / "b.json")]
+    )
+    assert shown.exit_code == 0, shown.output
+    conditions = shown.output.index("Conditions")
+    assert conditions < shown.output.index("Measurements")
+    fsync = json.loads((tmp_path / "b.json").read_text())["machine"]["fsync_4k_us"]
+    assert f"{fsync} µs" in shown.output
     refused = CliRunner().invoke(app, ["bench", "--suite", "nope"])
     assert refused.exit_code == 2
