@@ -169,7 +169,7 @@ def test_a_write_refused_by_the_database_is_rolled_back_alone(
     ]
     outcomes = group_commit.apply_batch(context_of(credits), pending)
     assert [type(outcome).__name__ for outcome in outcomes] == [
-        "Entry", "AssertionError", "Entry", "Entry"
+        "Entry", "RowCountMismatch", "Entry", "Entry"
     ]
     assert credits.account("bob").available_credits == 1000
     assert charge_entries(credits, "bob") == 0

@@ -13,7 +13,13 @@ from sqlalchemy import Engine, bindparam, insert, select, update
 
 from gencredits.store import queries
 from gencredits.store.engine import make_engine, migrate, write_transaction
-from gencredits.store.prepared import Prepared, PreparedIn, PreparedInsert, pipelined
+from gencredits.store.prepared import (
+    Prepared,
+    PreparedIn,
+    PreparedInsert,
+    RowCountMismatch,
+    pipelined,
+)
 from gencredits.store.tables import accounts, grants, idempotency_keys, plans
 
 MOMENT = datetime(2026, 3, 31, 23, 59, 58, 123456, tzinfo=UTC)
@@ -183,7 +189,7 @@ def test_a_write_that_changes_too_few_rows_fails_its_transaction(
         grant = INSERT_GRANT.first(connection, GRANT)
     assert grant is not None
     with (
-        pytest.raises(AssertionError, match="could not give"),
+        pytest.raises(RowCountMismatch, match="could not give"),
         write_transaction(engine) as connection,
         pipelined(connection),
     ):

@@ -129,8 +129,8 @@ class Prepared:
     def change(
         self, connection: Connection, values: Mapping[str, Any], expected: int, what: str
     ) -> None:
-        """Run a write that must change ``expected`` rows; ``what`` went wrong otherwise
-        (AssertionError). Inside :func:`pipelined`, checked when the pipeline ends."""
+        """Run a write that must change ``expected`` rows; :class:`RowCountMismatch` naming
+        ``what`` went wrong otherwise. Inside :func:`pipelined`, checked when it ends."""
         cursor, _ = self._cursor(connection, values)
         _check_count(connection, cursor, expected, what)
 
@@ -173,6 +173,12 @@ def _driver(connection: Connection) -> Any:
 _CHECKS = "gencredits_pipeline_checks"  # connection.info: the open pipeline's row counts
 
 
+class RowCountMismatch(AssertionError):
+    """A write that had to change rows changed another number of them (a grant that could
+    not give its share, an account gone): a broken invariant, raised rather than asserted so
+    that ``python -O`` keeps the check. The unit of work around it rolls back."""
+
+
 @contextmanager
 def pipelined(connection: Connection) -> Iterator[None]:
     """On PostgreSQL, send the statements run inside in one pipeline (psycopg's pipeline
@@ -194,7 +200,7 @@ def pipelined(connection: Connection) -> Iterator[None]:
         with _driver(connection).pipeline():
             yield
         for cursor, expected, what in checks:
-            assert cursor.rowcount == expected, what
+            _require(cursor.rowcount, expected, what)
     finally:
         del connection.info[_CHECKS]
         for cursor, _, _ in checks:
@@ -207,9 +213,14 @@ def _check_count(connection: Connection, cursor: Any, expected: int, what: str) 
         checks.append((cursor, expected, what))
         return
     try:
-        assert cursor.rowcount == expected, what
+        _require(cursor.rowcount, expected, what)
     finally:
         cursor.close()
+
+
+def _require(changed: int, expected: int, what: str) -> None:
+    if changed != expected:
+        raise RowCountMismatch(f"{what} (changed {changed} rows, not {expected})")
 
 
 class PreparedInsert:

@@ -141,13 +141,11 @@ def apply_account_delta(
         "p_available_delta": available_delta,
         "p_held_delta": held_delta,
     }
-    if next_event_at is None:
-        changed = _APPLY_DELTA_ONLY.execute(connection, parameters)
-    else:
+    statement = _APPLY_DELTA_ONLY
+    if next_event_at is not None:
         parameters["p_next_event_at"] = next_event_at
         statement = _APPLY_DELTA_AND_EVENT["sqlite" if is_sqlite(connection) else "postgresql"]
-        changed = statement.execute(connection, parameters)
-    assert changed == 1, f"account {account_id} is gone"
+    statement.change(connection, parameters, 1, f"account {account_id} is gone")
 
 
 def apply_available_deltas(connection: Connection, deltas: Sequence[tuple[str, int]]) -> None:
