@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -30,16 +31,12 @@ def own_server(postgres_server: PostgresServer) -> Iterator[PostgresServer]:
         server.destroy()
 
 
-def _engine(server: PostgresServer, idle: float, pool_size: int = 1) -> Engine:
-    return make_engine(str(server.url), pool_size=pool_size, ping_after_idle_seconds=idle)
-
-
-def _answer(engine: Engine) -> int:
-    with engine.connect() as connection:
-        return int(connection.execute(text("SELECT 41 + 1")).scalar_one())
-
-
-def _counting_pings(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+@contextmanager
+def _pool(
+    server: PostgresServer, monkeypatch: pytest.MonkeyPatch, idle: float, pool_size: int = 1
+) -> Iterator[tuple[Engine, list[int]]]:
+    """An engine on ``server`` and the list its pings are counted in; disposed afterwards."""
+    engine = make_engine(str(server.url), pool_size=pool_size, ping_after_idle_seconds=idle)
     calls: list[int] = []
     real = engine.dialect.do_ping
 
@@ -48,7 +45,15 @@ def _counting_pings(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> list[int
         return real(dbapi_connection)
 
     monkeypatch.setattr(engine.dialect, "do_ping", counted)
-    return calls
+    try:
+        yield engine, calls
+    finally:
+        engine.dispose()
+
+
+def _answer(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return int(connection.execute(text("SELECT 41 + 1")).scalar_one())
 
 
 def _restart(server: PostgresServer) -> None:
@@ -59,9 +64,7 @@ def _restart(server: PostgresServer) -> None:
 def test_a_connection_in_use_is_not_pinged_and_an_idle_one_is(
     own_server: PostgresServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    engine = _engine(own_server, IDLE)
-    pings = _counting_pings(engine, monkeypatch)
-    try:
+    with _pool(own_server, monkeypatch, IDLE) as (engine, pings):
         for _ in range(5):
             assert _answer(engine) == 42
         assert pings == []  # the first is a new connection, the others came straight back
@@ -70,23 +73,17 @@ def test_a_connection_in_use_is_not_pinged_and_an_idle_one_is(
         assert pings == [1]
         assert _answer(engine) == 42
         assert pings == [1]
-    finally:
-        engine.dispose()
 
 
 def test_an_idle_connection_to_a_restarted_server_is_replaced_before_use(
     own_server: PostgresServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    engine = _engine(own_server, IDLE)
-    pings = _counting_pings(engine, monkeypatch)
-    try:
+    with _pool(own_server, monkeypatch, IDLE) as (engine, pings):
         assert _answer(engine) == 42
         _restart(own_server)
         time.sleep(IDLE + 0.1)
         assert _answer(engine) == 42  # its ping failed: a new connection answered
         assert pings == [1]
-    finally:
-        engine.dispose()
 
 
 def test_a_busy_pool_meets_a_restart_once_and_then_recovers(
@@ -95,9 +92,7 @@ def test_a_busy_pool_meets_a_restart_once_and_then_recovers(
     """A connection used within the delay is handed out unpinged: after a restart its unit of
     work fails with the disconnect (as one in flight would anyway), SQLAlchemy invalidates
     every connection of the pool older than that, and the next units of work succeed."""
-    engine = _engine(own_server, idle=60.0, pool_size=2)
-    pings = _counting_pings(engine, monkeypatch)
-    try:
+    with _pool(own_server, monkeypatch, idle=60.0, pool_size=2) as (engine, pings):
         with engine.connect() as first, engine.connect() as second:  # two pooled connections
             assert first.execute(text("SELECT 1")).scalar_one() == 1
             assert second.execute(text("SELECT 1")).scalar_one() == 1
@@ -107,5 +102,3 @@ def test_a_busy_pool_meets_a_restart_once_and_then_recovers(
         assert failed.value.connection_invalidated
         assert [_answer(engine) for _ in range(4)] == [42] * 4
         assert pings == []
-    finally:
-        engine.dispose()
