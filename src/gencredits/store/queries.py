@@ -240,14 +240,18 @@ def take_from_grants(connection: Connection, allocations: Sequence[Allocation]) 
         )
 
 
+_RETURN_TO_GRANT = Prepared(
+    update(grants)
+    .where(grants.c.id == bindparam("p_grant_id"))
+    .values(remaining_credits=grants.c.remaining_credits + bindparam("p_credits"))
+)
+
+
 def return_to_grants(connection: Connection, allocations: Sequence[Allocation]) -> None:
+    """Give credits back to the grants they came from (a release, a refund)."""
     for grant_id, credits in allocations:
-        result = connection.execute(
-            update(grants)
-            .where(grants.c.id == grant_id)
-            .values(remaining_credits=grants.c.remaining_credits + credits)
-        )
-        assert result.rowcount == 1
+        values = {"p_grant_id": grant_id, "p_credits": credits}
+        _RETURN_TO_GRANT.change(connection, values, 1, f"grant {grant_id} is gone")
 
 
 def expired_grant_ids(connection: Connection, grant_ids: Iterable[int]) -> set[int]:
