@@ -5,9 +5,13 @@ writers commit without pause."""
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
+import time
 from pathlib import Path
+from typing import Any
 
+import pytest
 from sqlalchemy import Engine, text
 
 import gencredits
@@ -51,6 +55,37 @@ def test_the_wal_stays_small_while_writers_commit_without_pause(tmp_path: Path) 
     assert _wal_bytes(database) < 6_000_000, "the WAL started over as it was copied"
     with engine.connect() as connection:  # every row is in the database, WAL or not
         assert connection.exec_driver_sql("SELECT count(*) FROM t").scalar_one() == 1500
+    engine.dispose()
+
+
+def test_the_checkpointer_outlives_a_database_that_is_busy_when_it_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its first connections fail ("database is locked", as a fresh file being switched to WAL
+    by another connection answered once in CI): it tries again at its next interval, and
+    checkpoints once the database lets it."""
+    real_connect = sqlite3.connect
+    refused: list[str] = []
+
+    def busy_at_first(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        if threading.current_thread().name == "gencredits-checkpointer" and len(refused) < 3:
+            refused.append("locked")
+            raise sqlite3.OperationalError("database is locked")
+        return real_connect(*args, **kwargs)
+
+    monkeypatch.setattr(sqlite3, "connect", busy_at_first)
+    database = tmp_path / "ledger.db"
+    engine = make_engine(f"sqlite:///{database}", pool_size=2, background_checkpoints=True)
+    checkpointer = Checkpointer(engine, interval_seconds=0.01, catch_up_frames=400)
+    try:
+        _write_without_pause(engine, 300)
+        deadline = time.monotonic() + 10
+        while checkpointer.checkpoints == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        checkpointer.close()
+    assert refused == ["locked"] * 3
+    assert checkpointer.checkpoints > 0
     engine.dispose()
 
 

@@ -355,6 +355,29 @@ class Checkpointer:
         self._thread.start()
 
     def _run(self) -> None:
+        # The thread must outlive any failure: the engine's connections do not checkpoint, so
+        # without it the WAL would grow for ever. Opening the connection is retried like a
+        # checkpoint (a fresh database being switched to WAL by another connection answers
+        # "database is locked" at once: that killed the thread in one CI run).
+        connection: sqlite3.Connection | None = None
+        failing = False
+        try:
+            while not self._stop.wait(self._interval):
+                try:
+                    if connection is None:
+                        connection = self._connect()
+                    self.checkpoint(connection)
+                except Exception:  # tried again next time; said once while it lasts
+                    if not failing:
+                        logger.warning("WAL checkpoint of %s failed", self.database, exc_info=True)
+                    failing = True
+                else:
+                    failing = False
+        finally:
+            if connection is not None:
+                connection.close()
+
+    def _connect(self) -> sqlite3.Connection:
         connection = sqlite3.connect(
             self.database, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
             check_same_thread=False,
@@ -362,18 +385,10 @@ class Checkpointer:
         try:
             connection.execute("PRAGMA journal_mode=WAL").fetchall()  # as the engine's connections
             connection.execute("PRAGMA synchronous=FULL")
-            failing = False
-            while not self._stop.wait(self._interval):
-                try:
-                    self.checkpoint(connection)
-                except sqlite3.Error:  # tried again next time; said once while it lasts
-                    if not failing:
-                        logger.warning("WAL checkpoint of %s failed", self.database, exc_info=True)
-                    failing = True
-                else:
-                    failing = False
-        finally:
+        except BaseException:
             connection.close()
+            raise
+        return connection
 
     def checkpoint(self, connection: sqlite3.Connection) -> tuple[int, int]:
         """One PASSIVE checkpoint (finished under the writer lock if the WAL has grown past
