@@ -408,7 +408,7 @@ class _Waiter:
         self._value = value
         self._done.release()
 
-    def set_exception(self, error: BaseException | None) -> None:
+    def set_exception(self, error: BaseException) -> None:
         self._error = error
         self._done.release()
 
