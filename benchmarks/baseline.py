@@ -125,3 +125,108 @@ class RawPostgresLedger:
             for connection in self.connections:
                 connection.close()
             self.connections.clear()
+
+
+class RawSqliteCharges:
+    """gencredits' own statements for a lone charge, in its own schema, with no Python around
+    them: the floor under the per-charge path.
+
+    Per charge, as ``Gencredits.charge`` runs it: ``BEGIN IMMEDIATE``; the account row read;
+    the idempotency key looked up; the live grants read; the entry inserted (its quote
+    details as long as a real charge's), the key inserted, the grant and the account updated;
+    ``COMMIT``. Written against a database gencredits created and funded, so every table,
+    index and page it touches is the real one, and the entries it leaves still add up
+    (``verify()`` passes). What it leaves out is everything Python does: pricing, the request
+    hash, SQLAlchemy, building the answer. The gap between it and :class:`RawSqliteLedger` is
+    the price of the ledger's rows themselves (grants, keys, indexes, a longer entry), which
+    no code above SQLite can remove."""
+
+    def __init__(self, path: str) -> None:
+        self.connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON"):
+            self.connection.execute(f"PRAGMA {pragma}")
+        self.connection.execute("PRAGMA busy_timeout=30000")
+        # A real charge's quote details, so the entry row has the size of a real one.
+        row = self.connection.execute(
+            "SELECT details, model_id, price_version FROM entries "
+            "WHERE kind = 'charge' ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        assert row is not None, "charge once through gencredits first: its details are copied"
+        self.details, self.model_id, self.price_version = row
+        self.lock = threading.Lock()
+
+    def charge(self, account_id: str, amount_credits: int, key: str) -> bool:
+        """One durable charge; False (nothing written) for an unknown account, a used key or
+        no grant that covers it."""
+        with self.lock:
+            execute = self.connection.execute
+            now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+            execute("BEGIN IMMEDIATE")
+            account = execute(_ACCOUNT_ROW, (account_id,)).fetchone()
+            replay = execute(_KEY_ROW, (account_id, key)).fetchone()
+            live = execute(_LIVE_GRANTS, (account_id, now)).fetchall()
+            funded = [grant for grant in live if grant[1] >= amount_credits]
+            if account is None or replay is not None or not funded:
+                execute("ROLLBACK")
+                return False
+            grant_id = min(funded, key=lambda grant: grant[2])[0]
+            available, held = account[10] - amount_credits, account[11]
+            entry_id = execute(
+                _INSERT_ENTRY,
+                (
+                    account_id,
+                    amount_credits,
+                    -amount_credits,
+                    available + held,
+                    available,
+                    f"[[{grant_id},{amount_credits}]]",
+                    self.model_id,
+                    self.price_version,
+                    key,
+                    self.details,
+                    now,
+                    now,
+                ),
+            ).lastrowid
+            execute(_INSERT_KEY, (account_id, key, "0" * 64, f'{{"entry_id":{entry_id}}}', now))
+            execute(_TAKE_FROM_GRANT, (amount_credits, grant_id, amount_credits))
+            execute(_DEBIT_ACCOUNT, (-amount_credits, account_id))
+            execute("COMMIT")
+            return True
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+_ACCOUNT_ROW = (
+    "SELECT id, name, kind, plan_id, pending_plan_id, anchor_at, cycle_index, cycle_number, "
+    "cycle_starts_at, cycle_ends_at, available_credits, held_credits, next_event_at, "
+    "low_balance_credits, created_at FROM accounts WHERE id = ?"
+)
+_KEY_ROW = (
+    'SELECT operation, request_hash, response FROM idempotency_keys WHERE scope = ? AND "key" = ?'
+)
+_LIVE_GRANTS = (
+    "SELECT id, remaining_credits, priority, expires_at FROM grants "
+    "WHERE account_id = ? AND expired IS 0 AND remaining_credits > 0 "
+    "AND (expires_at IS NULL OR expires_at > ?)"
+)
+_INSERT_ENTRY = (
+    "INSERT INTO entries (account_id, kind, amount_credits, balance_delta, held_delta, "
+    "balance_after, available_after, grants, hold_id, related_entry_id, model_id, "
+    "price_version, project, job_ref, idempotency_key, actor, reason, details, effective_at, "
+    "created_at) VALUES (?, 'charge', ?, ?, 0, ?, ?, ?, NULL, NULL, ?, ?, NULL, NULL, ?, "
+    "'bench', NULL, ?, ?, ?)"
+)
+_INSERT_KEY = (
+    'INSERT INTO idempotency_keys (scope, "key", operation, request_hash, response, created_at) '
+    "VALUES (?, ?, 'charge', ?, ?, ?)"
+)
+_TAKE_FROM_GRANT = (
+    "UPDATE grants SET remaining_credits = remaining_credits - ? "
+    "WHERE id = ? AND remaining_credits >= ?"
+)
+_DEBIT_ACCOUNT = (
+    "UPDATE accounts SET available_credits = available_credits + ?, "
+    "held_credits = held_credits + 0 WHERE id = ?"
+)

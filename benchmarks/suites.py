@@ -97,16 +97,22 @@ def charges(results: Results, config: Config, database: Database) -> None:
 
 def _charges_on(results: Results, config: Config, database: Database, accounts: int) -> None:
     raw = _raw_sqlite(database, accounts)
-    with service_with_accounts(database.sqlite_url("charges"), accounts) as service:
+    url = database.sqlite_url("charges")
+    with service_with_accounts(url, accounts) as service:
         ids = account_ids(accounts)
         _warm(service, ids, "charges", config.warmup)
+        statements = baseline.RawSqliteCharges(url.removeprefix("sqlite:///"))
         rounds = alternate(
             {
                 "gencredits": lambda n: time_round(_charger(service, ids, f"c{n}"), config.charges),
                 "raw": lambda n: time_round(_raw_debiter(raw, accounts, f"r{n}"), config.charges),
+                "statements": lambda n: time_round(
+                    _statement_charger(statements, ids, f"s{n}"), config.charges
+                ),
             },
             config.rounds,
         )
+        statements.close()
         _verified(service, "charges")
     raw.close()
     name = f"charge, {_label(accounts)}"
@@ -114,8 +120,28 @@ def _charges_on(results: Results, config: Config, database: Database, accounts: 
         "charges", name, "gencredits", "sqlite", rounds["gencredits"], accounts=accounts
     )
     theirs = measurement("charges", name, "raw SQL", "sqlite", rounds["raw"], accounts=accounts)
-    results.add(ours, theirs)
+    floor = measurement(
+        "charges", name, STATEMENTS, "sqlite", rounds["statements"], accounts=accounts
+    )
+    results.add(ours, theirs, floor)
     results.compare("charges", name, ours, theirs, PER_CHARGE_TARGET)
+    # The floor: gencredits' own statements with no Python around them, against the raw debit
+    # (what the target asks of the rows alone), and gencredits against that floor.
+    results.compare("charges", name, floor, theirs)
+    results.compare("charges", name, ours, floor)
+
+
+STATEMENTS = "raw SQL, gencredits' statements"
+
+
+def _statement_charger(
+    statements: baseline.RawSqliteCharges, ids: list[str], prefix: str
+) -> Callable[[int], object]:
+    def charge(number: int) -> object:
+        assert statements.charge(spread(ids, number), CHARGE_CREDITS, f"{prefix}-{number}")
+        return None
+
+    return charge
 
 
 # --- holds ------------------------------------------------------------------------------------

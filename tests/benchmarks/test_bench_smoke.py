@@ -77,6 +77,7 @@ def test_a_quick_run_writes_the_results(tmp_path: Path) -> None:
     assert {
         ("charges", "gencredits"),
         ("charges", "raw SQL"),
+        ("charges", "raw SQL, gencredits' statements"),
         ("group", "group commit"),
         ("group", "charge_many x1000"),
         ("quotes", "gencredits"),
