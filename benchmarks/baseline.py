@@ -15,6 +15,7 @@ import sqlite3
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -147,10 +148,7 @@ class RawSqliteCharges:
             self.connection.execute(f"PRAGMA {pragma}")
         self.connection.execute("PRAGMA busy_timeout=30000")
         # A real charge's quote details, so the entry row has the size of a real one.
-        row = self.connection.execute(
-            "SELECT details, model_id, price_version FROM entries "
-            "WHERE kind = 'charge' ORDER BY id DESC LIMIT 1"
-        ).fetchone()
+        row = self.connection.execute(_COPIED_DETAILS).fetchone()
         assert row is not None, "charge once through gencredits first: its details are copied"
         self.details, self.model_id, self.price_version = row
         self.lock = threading.Lock()
@@ -230,3 +228,74 @@ _DEBIT_ACCOUNT = (
     "UPDATE accounts SET available_credits = available_credits + ?, "
     "held_credits = held_credits + 0 WHERE id = ?"
 )
+
+
+class RawPostgresCharges:
+    """:class:`RawSqliteCharges` on PostgreSQL: the same statements (the account row read
+    ``FOR UPDATE``, its four writes in one psycopg pipeline as gencredits sends them), one
+    connection per thread, in a database gencredits created and funded."""
+
+    def __init__(self, url: str) -> None:
+        self.url = libpq_url(url)
+        self.local = threading.local()
+        self.connections: list[psycopg.Connection[tuple[Any, ...]]] = []
+        self.lock = threading.Lock()
+        with psycopg.connect(self.url) as connection:
+            row = connection.execute(_COPIED_DETAILS).fetchone()
+        assert row is not None, "charge once through gencredits first: its details are copied"
+        self.details, self.model_id, self.price_version = row
+
+    def _connection(self) -> psycopg.Connection[tuple[Any, ...]]:
+        connection = getattr(self.local, "connection", None)
+        if connection is None:
+            connection = psycopg.connect(self.url, prepare_threshold=0)
+            self.local.connection = connection
+            with self.lock:
+                self.connections.append(connection)
+        return connection
+
+    def charge(self, account_id: str, amount_credits: int, key: str) -> bool:
+        """As :meth:`RawSqliteCharges.charge`."""
+        connection = self._connection()
+        execute = connection.execute
+        now = datetime.now(UTC)
+        account = execute(_pg(_ACCOUNT_ROW) + " FOR UPDATE", (account_id,)).fetchone()
+        replay = execute(_pg(_KEY_ROW), (account_id, key)).fetchone()
+        live = execute(_pg(_LIVE_GRANTS), (account_id, now)).fetchall()
+        funded = [grant for grant in live if grant[1] >= amount_credits]
+        if account is None or replay is not None or not funded:
+            connection.rollback()
+            return False
+        grant_id = min(funded, key=lambda grant: grant[2])[0]
+        available, held = account[10] - amount_credits, account[11]
+        grants = f"[[{grant_id},{amount_credits}]]"
+        with connection.pipeline():
+            inserted = execute(
+                _pg(_INSERT_ENTRY) + " RETURNING id",
+                (account_id, amount_credits, -amount_credits, available + held, available,
+                 grants, self.model_id, self.price_version, key, self.details, now, now),
+            ).fetchone()
+            assert inserted is not None
+            response = f'{{"entry_id":{inserted[0]}}}'
+            execute(_pg(_INSERT_KEY), (account_id, key, "0" * 64, response, now))
+            execute(_pg(_TAKE_FROM_GRANT), (amount_credits, grant_id, amount_credits))
+            execute(_pg(_DEBIT_ACCOUNT), (-amount_credits, account_id))
+        connection.commit()
+        return True
+
+    def close(self) -> None:
+        with self.lock:
+            for connection in self.connections:
+                connection.close()
+            self.connections.clear()
+
+
+_COPIED_DETAILS = (
+    "SELECT CAST(details AS TEXT), model_id, price_version FROM entries "
+    "WHERE kind = 'charge' ORDER BY id DESC LIMIT 1"
+)
+
+
+def _pg(statement: str) -> str:
+    """A statement above as PostgreSQL takes it: its placeholders and its booleans."""
+    return statement.replace("?", "%s").replace("expired IS 0", "expired IS false")

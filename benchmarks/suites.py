@@ -135,7 +135,7 @@ STATEMENTS = "raw SQL, gencredits' statements"
 
 
 def _statement_charger(
-    statements: baseline.RawSqliteCharges, ids: list[str], prefix: str
+    statements: baseline.RawSqliteCharges | baseline.RawPostgresCharges, ids: list[str], prefix: str
 ) -> Callable[[int], object]:
     def charge(number: int) -> object:
         assert statements.charge(spread(ids, number), CHARGE_CREDITS, f"{prefix}-{number}")
@@ -378,6 +378,7 @@ def _postgres_on(results: Results, config: Config, database: Database, accounts:
         )
         ids = account_ids(accounts)
         _warm(service, ids, "pg", config.warmup)
+        statements = baseline.RawPostgresCharges(url)
         per_charge: dict[int, Measurement] = {}
         raw_at: dict[int, Measurement] = {}
         for workers in config.postgres_workers:
@@ -385,18 +386,26 @@ def _postgres_on(results: Results, config: Config, database: Database, accounts:
                 {
                     "gencredits": _threaded(_charger, service, ids, f"w{workers}", count, workers),
                     "raw": _threaded(_raw_debiter, raw, accounts, f"w{workers}", count, workers),
+                    "statements": _threaded(
+                        _statement_charger, statements, ids, f"s{workers}", count, workers
+                    ),
                 },
                 config.rounds,
             )
-            ours = measurement(
-                "postgres", name, "gencredits", "postgresql", rounds["gencredits"], workers=workers
+            ours, theirs, floor = (
+                measurement("postgres", name, subject, "postgresql", rounds[key], workers=workers)
+                for subject, key in (
+                    ("gencredits", "gencredits"),
+                    ("raw SQL", "raw"),
+                    (STATEMENTS, "statements"),
+                )
             )
-            theirs = measurement(
-                "postgres", name, "raw SQL", "postgresql", rounds["raw"], workers=workers
-            )
-            results.add(ours, theirs)
+            results.add(ours, theirs, floor)
             target = PER_CHARGE_TARGET if workers == most else None
-            results.compare("postgres", f"{name}, {workers} workers", ours, theirs, target)
+            called = f"{name}, {workers} workers"
+            results.compare("postgres", called, ours, theirs, target)
+            results.compare("postgres", called, floor, theirs)
+            results.compare("postgres", called, ours, floor)
             per_charge[workers] = ours
             raw_at[workers] = theirs
         stats: dict[str, float] = {}
@@ -419,6 +428,7 @@ def _postgres_on(results: Results, config: Config, database: Database, accounts:
             "postgres", f"{name}, {most} workers", together, raw_at[most], PER_CHARGE_TARGET
         )
         _verified(service, "postgres")
+        statements.close()
         raw.close()
 
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from benchmarks.baseline import RawSqliteCharges
+from benchmarks.baseline import RawPostgresCharges, RawSqliteCharges
 from benchmarks.fixtures import CHARGE_CREDITS, CHARGE_REQUEST, service_with_accounts
 
 from gencredits import Gencredits
@@ -69,21 +69,27 @@ def test_the_floor_runs_the_statements_a_charge_runs(database: tuple[Gencredits,
     assert sorted(raw) == sorted(real)
 
 
-def test_the_floor_leaves_a_ledger_that_adds_up(database: tuple[Gencredits, str]) -> None:
-    service, path = database
-    before = service.account("acct-00001").available_credits
-    floor = RawSqliteCharges(path)
-    try:
-        assert floor.charge("acct-00001", CHARGE_CREDITS, "k1")
-        assert not floor.charge("acct-00001", CHARGE_CREDITS, "k1"), "a used key is refused"
-        assert not floor.charge("nobody", CHARGE_CREDITS, "k2")
-    finally:
-        floor.close()
-    assert service.account("acct-00001").available_credits == before - CHARGE_CREDITS
-    report = service.verify()
-    assert report.ok, report.differences
-    # Its key is in gencredits' own table (with a request hash of its own): gencredits refuses
-    # to reuse it for a charge, and charges nothing.
-    with pytest.raises(IdempotencyConflict):
-        service.charge("acct-00001", CHARGE_REQUEST, idempotency_key="k1")
-    assert service.account("acct-00001").available_credits == before - CHARGE_CREDITS
+def test_the_floor_leaves_a_ledger_that_adds_up(database_url: str) -> None:
+    with service_with_accounts(database_url, 2) as service:
+        service.charge("acct-00000", CHARGE_REQUEST, idempotency_key="first")
+        before = service.account("acct-00001").available_credits
+        floor: RawSqliteCharges | RawPostgresCharges = (
+            RawSqliteCharges(database_url.removeprefix("sqlite:///"))
+            if database_url.startswith("sqlite")
+            else RawPostgresCharges(database_url)
+        )
+        try:
+            assert floor.charge("acct-00001", CHARGE_CREDITS, "k1")
+            assert not floor.charge("acct-00001", CHARGE_CREDITS, "k1"), "a used key is refused"
+            assert not floor.charge("nobody", CHARGE_CREDITS, "k2")
+            assert not floor.charge("acct-00001", before + 1, "k3"), "no grant covers it"
+        finally:
+            floor.close()
+        assert service.account("acct-00001").available_credits == before - CHARGE_CREDITS
+        report = service.verify()
+        assert report.ok, report.differences
+        # Its key is in gencredits' own table (with a request hash of its own): gencredits
+        # refuses to reuse it for a charge, and charges nothing.
+        with pytest.raises(IdempotencyConflict):
+            service.charge("acct-00001", CHARGE_REQUEST, idempotency_key="k1")
+        assert service.account("acct-00001").available_credits == before - CHARGE_CREDITS
