@@ -15,7 +15,12 @@ import pytest
 from sqlalchemy import Engine, text
 
 import gencredits
-from gencredits.store.engine import Checkpointer, make_engine, write_transaction
+from gencredits.store.engine import (
+    Checkpointer,
+    checkpoints_in_background,
+    make_engine,
+    write_transaction,
+)
 
 PAGE_OF_BYTES = os.urandom(4000)
 
@@ -41,6 +46,24 @@ def test_connections_leave_checkpoints_to_the_checkpointer(tmp_path: Path) -> No
         with engine.connect() as connection:
             assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one() == pages
         engine.dispose()
+
+
+def test_a_database_no_checkpointer_can_serve_keeps_checkpointing_in_its_commits(
+    tmp_path: Path,
+) -> None:
+    # A URI names a file SQLite opens, but no writer lock (hence no Checkpointer) is kept for
+    # it: its commits must go on checkpointing, or its WAL would grow for ever.
+    uri = f"sqlite:///file:{tmp_path}/c.db?mode=rwc&uri=true"
+    engine = make_engine(uri, pool_size=1, background_checkpoints=True)
+    assert not checkpoints_in_background(engine)
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar_one() == "wal"
+        assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one() == 1000
+    engine.dispose()
+    assert (tmp_path / "c.db").exists()
+    engine = make_engine(f"sqlite:///{tmp_path}/d.db", pool_size=1, background_checkpoints=True)
+    assert checkpoints_in_background(engine)
+    engine.dispose()
 
 
 def test_the_wal_stays_small_while_writers_commit_without_pause(tmp_path: Path) -> None:

@@ -69,6 +69,9 @@ def test_another_thread_waits_for_the_holder(engine: Engine, tmp_path: Path) -> 
         assert entered.wait(5)
         thread.join(0.2)
         assert thread.is_alive(), "the second writer waits"
+        # On the writer lock, before taking a connection: waiting in SQLite's busy handler
+        # instead (no lock), it would hold one, blocked in its BEGIN IMMEDIATE.
+        assert other_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
         order.append("first")
         connection.execute(text("INSERT INTO t VALUES (1)"))
     thread.join(10)

@@ -52,11 +52,11 @@ from gencredits.service.spending import Settlement, Transfer
 from gencredits.store.catalog_document import load_catalog_file
 from gencredits.store.engine import (
     Checkpointer,
+    checkpoints_in_background,
     database_url_from_environment,
     make_engine,
     migrate,
     write_transaction,
-    writer_lock,
 )
 from gencredits.store.plans_document import load_plans_file, plan_to_document
 from gencredits.store.tables import catalog_versions, plans, settings
@@ -456,7 +456,7 @@ def open(
     engine = make_engine(url, pool_size=pool_size, background_checkpoints=background_checkpoints)
     migrate(engine)
     service = Gencredits(engine, clock=clock)
-    if background_checkpoints and writer_lock(engine) is not None:  # a SQLite file, flock
+    if checkpoints_in_background(engine):
         service._checkpointer = Checkpointer(engine)
     seed(engine, service.clock.now(), catalog_path)
     service.plans()  # loaded now, not by the first charge inside its transaction

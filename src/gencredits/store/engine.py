@@ -98,9 +98,12 @@ def make_engine(
             pool_timeout=60,
             json_serializer=encode_json,
         )
-        # Without flock (Windows) a Checkpointer could not make the WAL start over: SQLite
-        # keeps checkpointing in the commits.
-        _configure_sqlite(engine, autocheckpoint=not (background_checkpoints and fcntl))
+        # Only where a Checkpointer can run (a file, and flock to make the WAL start over: not
+        # on Windows, nor for in-memory or URI databases) do commits leave checkpoints to it.
+        background = background_checkpoints and writer_lock(engine) is not None
+        if background:
+            _BACKGROUND_CHECKPOINTS.add(engine)
+        _configure_sqlite(engine, autocheckpoint=not background)
         return engine
     engine = create_engine(
         url,
@@ -111,6 +114,15 @@ def make_engine(
     )
     _ping_when_idle(engine, ping_after_idle_seconds)
     return engine
+
+
+_BACKGROUND_CHECKPOINTS: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def checkpoints_in_background(engine: Engine) -> bool:
+    """Whether ``engine``'s connections leave WAL checkpoints to a :class:`Checkpointer`
+    (``make_engine(background_checkpoints=True)`` where one can run), which must then run."""
+    return engine in _BACKGROUND_CHECKPOINTS
 
 
 def _ping_when_idle(engine: Engine, after_seconds: float) -> None:
@@ -382,8 +394,10 @@ class Checkpointer:
             self.database, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
             check_same_thread=False,
         )
+        # Not ``journal_mode=WAL``: the engine's connections set it, and that PRAGMA takes a
+        # lock (on a fresh file it raced them). On a file not yet in WAL mode a checkpoint
+        # does nothing.
         try:
-            connection.execute("PRAGMA journal_mode=WAL").fetchall()  # as the engine's connections
             connection.execute("PRAGMA synchronous=FULL")
         except BaseException:
             connection.close()
