@@ -15,14 +15,14 @@ import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gencredits import __version__
 from gencredits.api import problems
-from gencredits.api.deps import KeyCache, no_nul_characters
+from gencredits.api.deps import KeyCache
 from gencredits.api.observability import (
     GroupCommitCollector,
     Metrics,
@@ -122,7 +122,6 @@ def create_app(
         telemetry={"tracing": False, "metrics": False, "logs": False},
         docs_url=None,  # served below from local files: nothing loads from a CDN
         redoc_url=None,
-        dependencies=[Depends(no_nul_characters)],
         responses={
             401: {"model": problems_model(), "description": "Missing, unknown or revoked key"},
             422: {"model": problems_model(), "description": "Invalid input; `field` names it"},

@@ -11,11 +11,12 @@ even learn which other accounts exist. Account keys on operator endpoints answer
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, Header, HTTPException, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
+from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from gencredits.domain import limits
@@ -42,13 +43,33 @@ class Principal:
             raise NotFound("account", account_id, field="account_id")
 
 
-async def no_nul_characters(request: Request) -> None:
+def refuse_nul_characters(request: Request) -> None:
     """Refuse a NUL character in a path or query parameter: PostgreSQL text cannot hold one
     (the driver fails, a 500), and no id, label or filter needs one."""
     for source in (request.path_params.items(), request.query_params.multi_items()):
         for name, value in source:
             if isinstance(value, str) and "\x00" in value:
                 raise InvalidRequest(f"{name} must not contain a NUL character", field=name)
+
+
+class CheckedRoute(APIRoute):
+    """Every route of the app: :func:`refuse_nul_characters` runs before anything else.
+    It was an app-wide dependency, and FastAPI's machinery for one dependency cost ~40 µs of
+    every request (5-7% of a charge's server CPU) for a check that takes one."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def checked(request: Request) -> Response:
+            refuse_nul_characters(request)
+            return await handler(request)
+
+        return checked
+
+
+def checked_router(**options: Any) -> APIRouter:
+    """An ``APIRouter`` of :class:`CheckedRoute` routes."""
+    return APIRouter(route_class=CheckedRoute, **options)
 
 
 async def service(request: Request) -> Gencredits:

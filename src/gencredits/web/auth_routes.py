@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 
+from gencredits.api.deps import checked_router
 from gencredits.service.keys import authenticate
 from gencredits.web.core import Dashboard, SignInRequired
 from gencredits.web.forms import Form, read_form
 
-router = APIRouter(include_in_schema=False)
+router = checked_router(include_in_schema=False)
 
 HOME = "/app/generate"
 

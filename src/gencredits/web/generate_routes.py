@@ -13,10 +13,11 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
+from gencredits.api.deps import checked_router
 from gencredits.domain import errors
 from gencredits.domain.advice import Forecast
 from gencredits.domain.catalog import Catalog, CatalogEntry, Kind, Tier
@@ -28,7 +29,7 @@ from gencredits.web.auth_routes import dashboard_of
 from gencredits.web.core import FormError, Visitor, day, friendly
 from gencredits.web.forms import Form, choices_of, defaults_of, line_item, read_form
 
-router = APIRouter(include_in_schema=False)
+router = checked_router(include_in_schema=False)
 
 PREFERRED_MODEL = "flux-2-pro"
 KIND_TITLES = {Kind.IMAGE: "Images", Kind.VIDEO: "Video", Kind.EDIT: "Editing tools"}

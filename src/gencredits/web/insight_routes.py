@@ -6,9 +6,10 @@ from datetime import datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import Response
 
+from gencredits.api.deps import checked_router
 from gencredits.domain import errors, limits
 from gencredits.domain.advice import (
     DEFAULT_BUFFER_PERCENT,
@@ -32,7 +33,7 @@ from gencredits.web.core import FormError, friendly
 from gencredits.web.forms import Form, line_item, optional_whole, whole
 from gencredits.web.generate_routes import KIND_TITLES
 
-router = APIRouter(include_in_schema=False)
+router = checked_router(include_in_schema=False)
 
 LINE_FIELDS = ("model", "outputs", "count", "seconds", "quality", "option")
 HISTORY_PAGE_SIZE = 25

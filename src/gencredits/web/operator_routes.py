@@ -13,10 +13,11 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 
+from gencredits.api.deps import checked_router
 from gencredits.domain import errors, limits
 from gencredits.domain.catalog import CatalogEntry, FlatRule, OptionTableRule, PerSecondRule
 from gencredits.domain.credits import plain_decimal
@@ -26,7 +27,7 @@ from gencredits.web.core import FormError, PageError, Visitor, friendly
 from gencredits.web.forms import Form, optional_whole, read_form, whole
 from gencredits.web.generate_routes import credits_label
 
-router = APIRouter(include_in_schema=False)
+router = checked_router(include_in_schema=False)
 
 GRANT_SOURCES = (GrantSource.PROMO, GrantSource.ADJUSTMENT, GrantSource.TOPUP, GrantSource.TRIAL)
 ACCOUNTS_PAGE_SIZE = 50

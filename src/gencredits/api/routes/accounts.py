@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, status
+from fastapi import Query, status
 
-from gencredits.api.deps import Caller, IdempotencyKey, Operator, Service
+from gencredits.api.deps import Caller, IdempotencyKey, Operator, Service, checked_router
 from gencredits.api.schemas import (
     AccountIn,
     AccountOut,
@@ -25,7 +25,7 @@ from gencredits.domain import limits
 from gencredits.domain.errors import NotFound
 from gencredits.domain.ledger import EntryKind
 
-router = APIRouter(prefix="/v1", tags=["accounts"])
+router = checked_router(prefix="/v1", tags=["accounts"])
 
 
 @router.post(

@@ -12,10 +12,10 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import Query, Response
 from pydantic import ConfigDict, Field, StrictBool, StrictInt
 
-from gencredits.api.deps import Caller, Operator, Service
+from gencredits.api.deps import Caller, Operator, Service, checked_router
 from gencredits.api.schemas import ApiModel, Out, QuoteOut
 from gencredits.domain import limits
 from gencredits.domain.advice import DEFAULT_BUFFER_PERCENT, DEFAULT_TARGET_MARGIN_PERCENT
@@ -24,7 +24,7 @@ from gencredits.service.advice import cycle_as_dict
 from gencredits.service.documents import LineItemIn
 from gencredits.service.reports import MAX_REPORT_PERIODS
 
-router = APIRouter(prefix="/v1", tags=["advice"])
+router = checked_router(prefix="/v1", tags=["advice"])
 
 # Percentages and money values arrive as numbers or decimal strings; the digit limits keep
 # exponents sane (a credit value of 1e-999999 would overflow the margin arithmetic).

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
-
-from gencredits.api.deps import Caller, Operator, Service
+from gencredits.api.deps import Caller, Operator, Service, checked_router
 from gencredits.api.schemas import (
     CatalogEntryOut,
     CatalogOut,
@@ -21,7 +19,7 @@ from gencredits.domain.errors import CatalogInvalid, InvalidRequest, NotFound
 from gencredits.store.catalog_document import EntrySpec, entry_from_spec, entry_to_document
 from gencredits.store.plans_document import PlanSpec, plan_from_document, plan_to_document
 
-router = APIRouter(prefix="/v1", tags=["catalog"])
+router = checked_router(prefix="/v1", tags=["catalog"])
 
 
 def credits_label(entry: CatalogEntry) -> str:

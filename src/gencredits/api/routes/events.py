@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, status
+from fastapi import Query, status
 from pydantic import Field
 
-from gencredits.api.deps import Caller, Operator, Service
+from gencredits.api.deps import Caller, Operator, Service, checked_router
 from gencredits.api.schemas import MAX_ROW_ID, ApiModel, Out
 from gencredits.domain import limits
 from gencredits.service import events
 
-router = APIRouter(prefix="/v1", tags=["events"])
+router = checked_router(prefix="/v1", tags=["events"])
 
 
 class EventOut(Out):

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, status
+from fastapi import Request, status
 from starlette.concurrency import run_in_threadpool
 
-from gencredits.api.deps import Caller, IdempotencyKey, Operator, Service
+from gencredits.api.deps import Caller, IdempotencyKey, Operator, Service, checked_router
 from gencredits.api.routes.catalog import body_request
 from gencredits.api.schemas import (
     AdjustmentIn,
@@ -37,7 +37,7 @@ from gencredits.domain.errors import InsufficientCredits, NotFound, ProjectCapEx
 from gencredits.domain.ledger import Hold
 from gencredits.service.clock import as_utc
 
-router = APIRouter(prefix="/v1", tags=["charging"])
+router = checked_router(prefix="/v1", tags=["charging"])
 REFUSAL: dict[int | str, dict[str, Any]] = {
     402: {"description": "Not enough credits (available and required in the body)"}
 }

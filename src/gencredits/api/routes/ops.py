@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import Request, Response, status
 from fastapi.responses import HTMLResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from gencredits.api.deps import IdempotencyKey, Operator, Service
+from gencredits.api.deps import IdempotencyKey, Operator, Service, checked_router
 from gencredits.api.problems import TITLES
 from gencredits.api.schemas import KeyIn, KeyOut, NewKeyOut, SweepOut, TopupsIn, VerifyOut
 from gencredits.domain.errors import NotFound
 from gencredits.service import keys
 from gencredits.store.engine import read_transaction
 
-router = APIRouter(tags=["operations"])
+router = checked_router(tags=["operations"])
 
 
 @router.get("/healthz", summary="The process is alive")
