@@ -76,14 +76,36 @@ def libpq_url(url: str) -> str:
     return "postgresql://" + url.split("://", 1)[1]
 
 
-class RawPostgresLedger:
-    """One psycopg connection per thread, statements prepared by the driver."""
+class _PostgresPerThread:
+    """One psycopg connection per thread (statements prepared by the driver), closed together."""
 
-    def __init__(self, url: str, *, accounts: int, balance_credits: int) -> None:
+    def __init__(self, url: str) -> None:
         self.url = libpq_url(url)
         self.local = threading.local()
-        self.connections: list[psycopg.Connection[tuple[object, ...]]] = []
+        self.connections: list[psycopg.Connection[tuple[Any, ...]]] = []
         self.lock = threading.Lock()
+
+    def _connection(self) -> psycopg.Connection[tuple[Any, ...]]:
+        connection = getattr(self.local, "connection", None)
+        if connection is None:
+            connection = psycopg.connect(self.url, prepare_threshold=0)
+            self.local.connection = connection
+            with self.lock:
+                self.connections.append(connection)
+        return connection
+
+    def close(self) -> None:
+        with self.lock:
+            for connection in self.connections:
+                connection.close()
+            self.connections.clear()
+
+
+class RawPostgresLedger(_PostgresPerThread):
+    """The baseline on PostgreSQL, one connection per worker thread."""
+
+    def __init__(self, url: str, *, accounts: int, balance_credits: int) -> None:
+        super().__init__(url)
         with psycopg.connect(self.url) as connection:
             connection.execute("DROP TABLE IF EXISTS raw_ledger")
             connection.execute("DROP TABLE IF EXISTS raw_accounts")
@@ -94,15 +116,6 @@ class RawPostgresLedger:
                     "INSERT INTO raw_accounts VALUES (%s, %s)",
                     [(account_id, balance_credits) for account_id in account_ids(accounts)],
                 )
-
-    def _connection(self) -> psycopg.Connection[tuple[object, ...]]:
-        connection = getattr(self.local, "connection", None)
-        if connection is None:
-            connection = psycopg.connect(self.url, prepare_threshold=0)
-            self.local.connection = connection
-            with self.lock:
-                self.connections.append(connection)
-        return connection
 
     def debit(self, account_id: str, amount_credits: int, key: str) -> bool:
         connection = self._connection()
@@ -120,12 +133,6 @@ class RawPostgresLedger:
         )
         connection.commit()
         return True
-
-    def close(self) -> None:
-        with self.lock:
-            for connection in self.connections:
-                connection.close()
-            self.connections.clear()
 
 
 class RawSqliteCharges:
@@ -230,29 +237,17 @@ _DEBIT_ACCOUNT = (
 )
 
 
-class RawPostgresCharges:
+class RawPostgresCharges(_PostgresPerThread):
     """:class:`RawSqliteCharges` on PostgreSQL: the same statements (the account row read
     ``FOR UPDATE``, its four writes in one psycopg pipeline as gencredits sends them), one
     connection per thread, in a database gencredits created and funded."""
 
     def __init__(self, url: str) -> None:
-        self.url = libpq_url(url)
-        self.local = threading.local()
-        self.connections: list[psycopg.Connection[tuple[Any, ...]]] = []
-        self.lock = threading.Lock()
+        super().__init__(url)
         with psycopg.connect(self.url) as connection:
             row = connection.execute(_COPIED_DETAILS).fetchone()
         assert row is not None, "charge once through gencredits first: its details are copied"
         self.details, self.model_id, self.price_version = row
-
-    def _connection(self) -> psycopg.Connection[tuple[Any, ...]]:
-        connection = getattr(self.local, "connection", None)
-        if connection is None:
-            connection = psycopg.connect(self.url, prepare_threshold=0)
-            self.local.connection = connection
-            with self.lock:
-                self.connections.append(connection)
-        return connection
 
     def charge(self, account_id: str, amount_credits: int, key: str) -> bool:
         """As :meth:`RawSqliteCharges.charge`."""
@@ -282,12 +277,6 @@ class RawPostgresCharges:
             execute(_pg(_DEBIT_ACCOUNT), (-amount_credits, account_id))
         connection.commit()
         return True
-
-    def close(self) -> None:
-        with self.lock:
-            for connection in self.connections:
-                connection.close()
-            self.connections.clear()
 
 
 _COPIED_DETAILS = (
