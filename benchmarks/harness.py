@@ -10,6 +10,7 @@ load from another process on the machine hits both sides rather than one.
 from __future__ import annotations
 
 import gc
+import hashlib
 import json
 import os
 import platform
@@ -312,6 +313,23 @@ def fsync_microseconds(directory: Path, samples: int = 200) -> float:
     return round(statistics.median(timings) * 1e6, 1)
 
 
+def python_probe_microseconds(samples: int = 15) -> float:
+    """Median time of a fixed piece of pure-Python work (formatting, dicts, a hash): how fast
+    this machine runs Python right now. Shared virtual machines change speed from day to day
+    (the fifth round's ran CPU-bound work a fifth to a third slower than the fourth's); with
+    this probe beside the fsync, two runs' wall-clock figures can be compared."""
+    timings: list[float] = []
+    for _ in range(samples):
+        began = time.perf_counter()
+        rows = [
+            {"id": number, "text": f"entry-{number:06d}", "half": number / 2}
+            for number in range(2_000)
+        ]
+        hashlib.sha256(repr(rows).encode()).hexdigest()
+        timings.append(time.perf_counter() - began)
+    return round(statistics.median(timings) * 1e6, 1)
+
+
 def machine(directory: Path, postgres_version: str | None) -> dict[str, Any]:
     import sqlalchemy
 
@@ -328,6 +346,7 @@ def machine(directory: Path, postgres_version: str | None) -> dict[str, Any]:
         "gencredits": gencredits.__version__,
         "load_average": [round(load, 2) for load in os.getloadavg()],
         "fsync_4k_us": fsync_microseconds(directory),
+        "python_probe_us": python_probe_microseconds(),
         "gc": GC_SETTING,
     }
 
@@ -421,6 +440,7 @@ def conditions_table(machine_info: dict[str, Any]) -> Table:
         ("PostgreSQL", machine_info.get("postgres") or "not in this run"),
         ("load average at start", ", ".join(map(str, load)) if load else "-"),
         ("fsync of 4 KiB (median)", f"{machine_info.get('fsync_4k_us')} µs"),
+        ("Python probe (fixed work, median)", f"{machine_info.get('python_probe_us')} µs"),
         ("garbage collector", machine_info.get("gc", "-")),
     ):
         shown.add_row(label, str(value))

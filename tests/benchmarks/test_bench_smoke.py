@@ -43,7 +43,9 @@ RATIO_KEYS = {
     "target",
     "meets_target",
 }
-MACHINE_KEYS = {"cpu_count", "python", "sqlite", "postgres", "platform", "fsync_4k_us"}
+MACHINE_KEYS = {
+    "cpu_count", "python", "sqlite", "postgres", "platform", "fsync_4k_us", "python_probe_us"
+}
 
 
 def quiet() -> Console:
@@ -122,7 +124,9 @@ def test_the_command(tmp_path: Path) -> None:
     assert shown.exit_code == 0, shown.output
     conditions = shown.output.index("Conditions")
     assert conditions < shown.output.index("Measurements")
-    fsync = json.loads((tmp_path / "b.json").read_text())["machine"]["fsync_4k_us"]
-    assert f"{fsync} µs" in shown.output
+    measured = json.loads((tmp_path / "b.json").read_text())["machine"]
+    assert f"{measured['fsync_4k_us']} µs" in shown.output
+    assert measured["python_probe_us"] > 0
+    assert f"{measured['python_probe_us']} µs" in shown.output
     refused = CliRunner().invoke(app, ["bench", "--suite", "nope"])
     assert refused.exit_code == 2
