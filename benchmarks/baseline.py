@@ -254,9 +254,9 @@ class RawPostgresCharges(_PostgresPerThread):
         connection = self._connection()
         execute = connection.execute
         now = datetime.now(UTC)
-        account = execute(_pg(_ACCOUNT_ROW) + " FOR UPDATE", (account_id,)).fetchone()
-        replay = execute(_pg(_KEY_ROW), (account_id, key)).fetchone()
-        live = execute(_pg(_LIVE_GRANTS), (account_id, now)).fetchall()
+        account = execute(_PG_ACCOUNT_ROW, (account_id,)).fetchone()
+        replay = execute(_PG_KEY_ROW, (account_id, key)).fetchone()
+        live = execute(_PG_LIVE_GRANTS, (account_id, now)).fetchall()
         funded = [grant for grant in live if grant[1] >= amount_credits]
         if account is None or replay is not None or not funded:
             connection.rollback()
@@ -266,15 +266,15 @@ class RawPostgresCharges(_PostgresPerThread):
         grants = f"[[{grant_id},{amount_credits}]]"
         with connection.pipeline():
             inserted = execute(
-                _pg(_INSERT_ENTRY) + " RETURNING id",
+                _PG_INSERT_ENTRY,
                 (account_id, amount_credits, -amount_credits, available + held, available,
                  grants, self.model_id, self.price_version, key, self.details, now, now),
             ).fetchone()
             assert inserted is not None
             response = f'{{"entry_id":{inserted[0]}}}'
-            execute(_pg(_INSERT_KEY), (account_id, key, "0" * 64, response, now))
-            execute(_pg(_TAKE_FROM_GRANT), (amount_credits, grant_id, amount_credits))
-            execute(_pg(_DEBIT_ACCOUNT), (-amount_credits, account_id))
+            execute(_PG_INSERT_KEY, (account_id, key, "0" * 64, response, now))
+            execute(_PG_TAKE_FROM_GRANT, (amount_credits, grant_id, amount_credits))
+            execute(_PG_DEBIT_ACCOUNT, (-amount_credits, account_id))
         connection.commit()
         return True
 
@@ -288,3 +288,13 @@ _COPIED_DETAILS = (
 def _pg(statement: str) -> str:
     """A statement above as PostgreSQL takes it: its placeholders and its booleans."""
     return statement.replace("?", "%s").replace("expired IS 0", "expired IS false")
+
+
+# The same statements as PostgreSQL takes them, built once (not in every timed charge).
+_PG_ACCOUNT_ROW = _pg(_ACCOUNT_ROW) + " FOR UPDATE"
+_PG_KEY_ROW = _pg(_KEY_ROW)
+_PG_LIVE_GRANTS = _pg(_LIVE_GRANTS)
+_PG_INSERT_ENTRY = _pg(_INSERT_ENTRY) + " RETURNING id"
+_PG_INSERT_KEY = _pg(_INSERT_KEY)
+_PG_TAKE_FROM_GRANT = _pg(_TAKE_FROM_GRANT)
+_PG_DEBIT_ACCOUNT = _pg(_DEBIT_ACCOUNT)

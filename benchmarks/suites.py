@@ -123,15 +123,28 @@ def _charges_on(results: Results, config: Config, database: Database, accounts: 
     floor = measurement(
         "charges", name, STATEMENTS, "sqlite", rounds["statements"], accounts=accounts
     )
-    results.add(ours, theirs, floor)
-    results.compare("charges", name, ours, theirs, PER_CHARGE_TARGET)
-    # The floor: gencredits' own statements with no Python around them, against the raw debit
-    # (what the target asks of the rows alone), and gencredits against that floor.
-    results.compare("charges", name, floor, theirs)
-    results.compare("charges", name, ours, floor)
+    _compare_per_charge(results, "charges", name, ours, theirs, floor, PER_CHARGE_TARGET)
 
 
 STATEMENTS = "raw SQL, gencredits' statements"
+
+
+def _compare_per_charge(
+    results: Results,
+    suite: str,
+    name: str,
+    ours: Measurement,
+    raw: Measurement,
+    floor: Measurement,
+    target: float | None,
+) -> None:
+    """gencredits against the raw debit (the target); and the floor, gencredits' own
+    statements with no Python around them, against the raw debit (what the target asks of the
+    rows alone), and gencredits against that floor."""
+    results.add(ours, raw, floor)
+    results.compare(suite, name, ours, raw, target)
+    results.compare(suite, name, floor, raw)
+    results.compare(suite, name, ours, floor)
 
 
 def _statement_charger(
@@ -400,12 +413,10 @@ def _postgres_on(results: Results, config: Config, database: Database, accounts:
                     (STATEMENTS, "statements"),
                 )
             )
-            results.add(ours, theirs, floor)
             target = PER_CHARGE_TARGET if workers == most else None
-            called = f"{name}, {workers} workers"
-            results.compare("postgres", called, ours, theirs, target)
-            results.compare("postgres", called, floor, theirs)
-            results.compare("postgres", called, ours, floor)
+            _compare_per_charge(
+                results, "postgres", f"{name}, {workers} workers", ours, theirs, floor, target
+            )
             per_charge[workers] = ours
             raw_at[workers] = theirs
         stats: dict[str, float] = {}

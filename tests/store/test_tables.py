@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from sqlalchemy import DateTime
 from sqlalchemy.dialects import sqlite
 
-from gencredits.store.tables import UTCDateTime
+from gencredits.store.tables import UTCDateTime, entries, idempotency_keys
 
 DIALECT = sqlite.dialect()
 ZONES = st.sampled_from(
@@ -57,3 +57,13 @@ def test_none_stays_none_and_naive_times_are_refused() -> None:
     except AssertionError:
         return
     raise AssertionError("a naive datetime was written")
+
+
+def test_a_charges_times_share_one_processor() -> None:
+    """The processor's memory of its last value serves only if an entry's two times and its
+    key's time go through one processor: one type instance for every time column."""
+    processors = {
+        id(column.type._cached_bind_processor(DIALECT))
+        for column in (entries.c.effective_at, entries.c.created_at, idempotency_keys.c.created_at)
+    }
+    assert len(processors) == 1

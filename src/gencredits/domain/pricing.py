@@ -208,9 +208,7 @@ _CacheKey = tuple[int, tuple[LineItem, ...]]
 _priced: dict[_CacheKey, tuple[Catalog, tuple[QuoteLine, ...], int]] = {}
 
 
-def is_exact(line: LineItem) -> bool:
-    """Every field has exactly the type a valid line has (no bools, floats or subclasses):
-    such lines can key a cache (``True`` equals ``1`` as a key, but is refused as a number)."""
+def _is_exact(line: LineItem) -> bool:
     return (
         type(line.model_id) is str
         and type(line.outputs) is int
@@ -219,6 +217,13 @@ def is_exact(line: LineItem) -> bool:
         and (line.quality is None or type(line.quality) is str)
         and (line.option is None or type(line.option) is str)
     )
+
+
+def exact_lines(request: QuoteRequest) -> bool:
+    """A tuple of lines whose every field has exactly the type a valid line has (no bools,
+    floats or subclasses): such lines can key a cache (``True`` equals ``1`` as a key, but is
+    refused as a number)."""
+    return type(request.lines) is tuple and all(map(_is_exact, request.lines))
 
 
 def _price_lines(request: QuoteRequest, catalog: Catalog) -> tuple[tuple[QuoteLine, ...], int]:
@@ -231,7 +236,7 @@ def _price_lines(request: QuoteRequest, catalog: Catalog) -> tuple[tuple[QuoteLi
 
 def _priced_lines(request: QuoteRequest, catalog: Catalog) -> tuple[tuple[QuoteLine, ...], int]:
     """:func:`_price_lines`, remembered per catalog object and exact request."""
-    if type(request.lines) is not tuple or not all(map(is_exact, request.lines)):
+    if not exact_lines(request):
         return _price_lines(request, catalog)
     key = (id(catalog), request.lines)
     cached = _priced.get(key)

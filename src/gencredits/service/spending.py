@@ -39,7 +39,7 @@ from gencredits.domain.ledger import (
     refund_allocations,
     split_allocations,
 )
-from gencredits.domain.pricing import LineItem, Quote, QuoteRequest, is_exact, quote
+from gencredits.domain.pricing import LineItem, Quote, QuoteRequest, exact_lines, quote
 from gencredits.service import events
 from gencredits.service.accounts import check_project
 from gencredits.service.book import AccountBook, spending_events
@@ -262,7 +262,7 @@ def charge_digest(
     price_version, project) with the lines' JSON remembered: encoding the whole payload was a
     sixth of a batched charge. tests/service/test_idempotency.py holds the two equal."""
     lines = request.lines
-    cacheable = type(lines) is tuple and all(map(is_exact, lines))
+    cacheable = exact_lines(request)
     text = _LINES_JSON.get(lines) if cacheable else None
     if text is None:
         text = canonical_json(request_payload(request))

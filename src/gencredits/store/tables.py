@@ -92,8 +92,15 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+# One instance for every time column, so they share one bind processor and its memory of
+# the last value: an entry's effective_at and created_at (and its key's created_at) are one
+# datetime object, written once as text. A type per column had a processor per column, and the
+# memory never served.
+_UTC_DATETIME = UTCDateTime()
+
+
 def utc() -> UTCDateTime:
-    return UTCDateTime()
+    return _UTC_DATETIME
 
 
 # Integer primary keys autoincrement on both backends (SQLite maps BIGINT PKs badly).
