@@ -55,6 +55,11 @@ def normalize_url(url: str) -> str:
     return url
 
 
+def _is_uri(database: str) -> bool:
+    """Whether a SQLite URL's database is a ``file:`` URI (SQLite opens it; it is no path)."""
+    return database.startswith("file:")
+
+
 def is_sqlite(engine: Engine | Connection) -> bool:
     return engine.dialect.name == "sqlite"
 
@@ -88,7 +93,7 @@ def make_engine(
     url = normalize_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
+        if parsed.database and parsed.database != ":memory:" and not _is_uri(parsed.database):
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
             url,
@@ -273,7 +278,7 @@ def sqlite_file(engine: Engine | Connection) -> str | None:
         engine.dialect.name == "sqlite"
         and database
         and database != ":memory:"
-        and not database.startswith("file:")
+        and not _is_uri(database)
     ):
         found = os.path.realpath(database)
     _SQLITE_FILES[engine] = found
