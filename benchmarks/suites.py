@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from contextlib import ExitStack, closing
 from dataclasses import replace
 from typing import Any
 
@@ -96,25 +97,29 @@ def charges(results: Results, config: Config, database: Database) -> None:
 
 
 def _charges_on(results: Results, config: Config, database: Database, accounts: int) -> None:
-    raw = _raw_sqlite(database, accounts)
     url = database.sqlite_url("charges")
-    with service_with_accounts(url, accounts) as service:
+    with (
+        closing(_raw_sqlite(database, accounts)) as raw,
+        service_with_accounts(url, accounts) as service,
+    ):
         ids = account_ids(accounts)
         _warm(service, ids, "charges", config.warmup)
-        statements = baseline.RawSqliteCharges(url.removeprefix("sqlite:///"))
-        rounds = alternate(
+        with closing(baseline.RawSqliteCharges(url.removeprefix("sqlite:///"))) as statements:
+            rounds = alternate(
             {
-                "gencredits": lambda n: time_round(_charger(service, ids, f"c{n}"), config.charges),
-                "raw": lambda n: time_round(_raw_debiter(raw, accounts, f"r{n}"), config.charges),
-                "statements": lambda n: time_round(
-                    _statement_charger(statements, ids, f"s{n}"), config.charges
-                ),
-            },
-            config.rounds,
-        )
-        statements.close()
+                    "gencredits": lambda n: time_round(
+                        _charger(service, ids, f"c{n}"), config.charges
+                    ),
+                    "raw": lambda n: time_round(
+                        _raw_debiter(raw, accounts, f"r{n}"), config.charges
+                    ),
+                    "statements": lambda n: time_round(
+                        _statement_charger(statements, ids, f"s{n}"), config.charges
+                    ),
+                },
+                config.rounds,
+            )
         _verified(service, "charges")
-    raw.close()
     name = f"charge, {_label(accounts)}"
     ours = measurement(
         "charges", name, "gencredits", "sqlite", rounds["gencredits"], accounts=accounts
@@ -185,11 +190,12 @@ def _two_debits(
 def _holds_on(results: Results, config: Config, database: Database, backend: str) -> None:
     raw: baseline.RawSqliteLedger | baseline.RawPostgresLedger
     url = database.url(backend, "holds")
-    with service_with_accounts(url, 1) as service:
+    with service_with_accounts(url, 1) as service, ExitStack() as closes:
         if backend == "sqlite":
             raw = _raw_sqlite(database, 1)
         else:
             raw = baseline.RawPostgresLedger(url, accounts=1, balance_credits=RAW_BALANCE_CREDITS)
+        closes.callback(raw.close)
         account_id = account_ids(1)[0]
         _warm(service, [account_id], "holds", config.warmup)
         rounds = alternate(
@@ -202,7 +208,6 @@ def _holds_on(results: Results, config: Config, database: Database, backend: str
             config.rounds,
         )
         _verified(service, "holds")
-        raw.close()
     ours = measurement("holds", "hold + capture pair", "gencredits", backend, rounds["gencredits"])
     theirs = measurement(
         "holds", "hold + capture pair", "raw SQL, two debits", backend, rounds["raw"]
@@ -309,10 +314,12 @@ def group(results: Results, config: Config, database: Database) -> None:
 
 
 def _group_on(results: Results, config: Config, database: Database, accounts: int) -> None:
-    raw = _raw_sqlite(database, accounts)
     stats: dict[str, float] = {}
     threads, count = config.group_threads, config.group_charges
-    with service_with_accounts(database.sqlite_url("group"), accounts) as service:
+    with (
+        closing(_raw_sqlite(database, accounts)) as raw,
+        service_with_accounts(database.sqlite_url("group"), accounts) as service,
+    ):
         ids = account_ids(accounts)
         _warm(service, ids, "group", config.warmup)
         runners: dict[str, Callable[[int], Round]] = {
@@ -328,7 +335,6 @@ def _group_on(results: Results, config: Config, database: Database, accounts: in
             )
         rounds = alternate(runners, config.rounds)
         _verified(service, "group")
-    raw.close()
     name = f"charge, {_label(accounts)}"
     workers = {"group commit": threads, "per-charge, threads": threads}
     extra: dict[str, dict[str, object]] = {
@@ -385,13 +391,17 @@ def _postgres_on(results: Results, config: Config, database: Database, accounts:
     name = f"charge, {_label(accounts)}"
     url = database.postgres_url("charges")
     most, count = max(config.postgres_workers), config.postgres_charges
-    with service_with_accounts(url, accounts, workers=8) as service:
-        raw = baseline.RawPostgresLedger(
-            url, accounts=accounts, balance_credits=RAW_BALANCE_CREDITS
+    with service_with_accounts(url, accounts, workers=8) as service, ExitStack() as closes:
+        raw = closes.enter_context(
+            closing(
+                baseline.RawPostgresLedger(
+                    url, accounts=accounts, balance_credits=RAW_BALANCE_CREDITS
+                )
+            )
         )
         ids = account_ids(accounts)
         _warm(service, ids, "pg", config.warmup)
-        statements = baseline.RawPostgresCharges(url)
+        statements = closes.enter_context(closing(baseline.RawPostgresCharges(url)))
         per_charge: dict[int, Measurement] = {}
         raw_at: dict[int, Measurement] = {}
         for workers in config.postgres_workers:
@@ -439,8 +449,6 @@ def _postgres_on(results: Results, config: Config, database: Database, accounts:
             "postgres", f"{name}, {most} workers", together, raw_at[most], PER_CHARGE_TARGET
         )
         _verified(service, "postgres")
-        statements.close()
-        raw.close()
 
 
 def measurement_named(results: Results, suite: str, subject: str) -> Measurement | None:

@@ -15,6 +15,7 @@ from benchmarks.run import run
 from rich.console import Console
 from typer.testing import CliRunner
 
+from benchmarks import baseline, suites
 from gencredits.cli import bench_commands
 from tests.pgserver import PostgresServer
 
@@ -130,3 +131,28 @@ def test_the_command(tmp_path: Path) -> None:
     assert f"{measured['python_probe_us']} µs" in shown.output
     refused = CliRunner().invoke(app, ["bench", "--suite", "nope"])
     assert refused.exit_code == 2
+
+
+@pytest.mark.parametrize("suite", ["charges", "holds", "group"])
+def test_a_failed_round_still_closes_the_raw_connections(
+    tmp_path: Path, suite: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    closed: list[str] = []
+    for name in ("RawSqliteLedger", "RawSqliteCharges"):
+        cls = getattr(baseline, name)
+        real_close = cls.close
+
+        def close(self: Any, real_close: Any = real_close, name: str = name) -> None:
+            closed.append(name)
+            real_close(self)
+
+        monkeypatch.setattr(cls, "close", close)
+
+    def failing(*_: Any, **__: Any) -> None:
+        raise RuntimeError("a round failed")
+
+    monkeypatch.setattr(suites, "alternate", failing)
+    with pytest.raises(RuntimeError, match="a round failed"):
+        run((suite,), QUICK, output_directory=tmp_path, console=quiet())
+    opened = {"charges": ["RawSqliteCharges", "RawSqliteLedger"]}.get(suite, ["RawSqliteLedger"])
+    assert sorted(closed) == opened
