@@ -135,74 +135,6 @@ class RawPostgresLedger(_PostgresPerThread):
         return True
 
 
-class RawSqliteCharges:
-    """gencredits' own statements for a lone charge, in its own schema, with no Python around
-    them: the floor under the per-charge path.
-
-    Per charge, as ``Gencredits.charge`` runs it: ``BEGIN IMMEDIATE``; the account row read;
-    the idempotency key looked up; the live grants read; the entry inserted (its quote
-    details as long as a real charge's), the key inserted, the grant and the account updated;
-    ``COMMIT``. Written against a database gencredits created and funded, so every table,
-    index and page it touches is the real one, and the entries it leaves still add up
-    (``verify()`` passes). What it leaves out is everything Python does: pricing, the request
-    hash, SQLAlchemy, building the answer. The gap between it and :class:`RawSqliteLedger` is
-    the price of the ledger's rows themselves (grants, keys, indexes, a longer entry), which
-    no code above SQLite can remove."""
-
-    def __init__(self, path: str) -> None:
-        self.connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON"):
-            self.connection.execute(f"PRAGMA {pragma}")
-        self.connection.execute("PRAGMA busy_timeout=30000")
-        # A real charge's quote details, so the entry row has the size of a real one.
-        row = self.connection.execute(_COPIED_DETAILS).fetchone()
-        assert row is not None, "charge once through gencredits first: its details are copied"
-        self.details, self.model_id, self.price_version = row
-        self.lock = threading.Lock()
-
-    def charge(self, account_id: str, amount_credits: int, key: str) -> bool:
-        """One durable charge; False (nothing written) for an unknown account, a used key or
-        no grant that covers it."""
-        with self.lock:
-            execute = self.connection.execute
-            now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-            execute("BEGIN IMMEDIATE")
-            account = execute(_ACCOUNT_ROW, (account_id,)).fetchone()
-            replay = execute(_KEY_ROW, (account_id, key)).fetchone()
-            live = execute(_LIVE_GRANTS, (account_id, now)).fetchall()
-            funded = [grant for grant in live if grant[1] >= amount_credits]
-            if account is None or replay is not None or not funded:
-                execute("ROLLBACK")
-                return False
-            grant_id = min(funded, key=lambda grant: grant[2])[0]
-            available, held = account[10] - amount_credits, account[11]
-            entry_id = execute(
-                _INSERT_ENTRY,
-                (
-                    account_id,
-                    amount_credits,
-                    -amount_credits,
-                    available + held,
-                    available,
-                    f"[[{grant_id},{amount_credits}]]",
-                    self.model_id,
-                    self.price_version,
-                    key,
-                    self.details,
-                    now,
-                    now,
-                ),
-            ).lastrowid
-            execute(_INSERT_KEY, (account_id, key, "0" * 64, f'{{"entry_id":{entry_id}}}', now))
-            execute(_TAKE_FROM_GRANT, (amount_credits, grant_id, amount_credits))
-            execute(_DEBIT_ACCOUNT, (-amount_credits, account_id))
-            execute("COMMIT")
-            return True
-
-    def close(self) -> None:
-        self.connection.close()
-
-
 _ACCOUNT_ROW = (
     "SELECT id, name, kind, plan_id, pending_plan_id, anchor_at, cycle_index, cycle_number, "
     "cycle_starts_at, cycle_ends_at, available_credits, held_credits, next_event_at, "
@@ -235,6 +167,122 @@ _DEBIT_ACCOUNT = (
     "UPDATE accounts SET available_credits = available_credits + ?, "
     "held_credits = held_credits + 0 WHERE id = ?"
 )
+
+
+class RawSqliteCharges:
+    """gencredits' own statements for a lone charge, in its own schema, with no Python around
+    them: the floor under the per-charge path.
+
+    Per charge, as ``Gencredits.charge`` runs it: ``BEGIN IMMEDIATE``; the account row read;
+    the idempotency key looked up; the live grants read; the entry inserted (its quote
+    details as long as a real charge's), the key inserted, the grant and the account updated;
+    ``COMMIT``. Written against a database gencredits created and funded, so every table,
+    index and page it touches is the real one, and the entries it leaves still add up
+    (``verify()`` passes). What it leaves out is everything Python does: pricing, the request
+    hash, SQLAlchemy, building the answer. The gap between it and :class:`RawSqliteLedger` is
+    the price of the ledger's rows themselves (grants, keys, indexes, a longer entry), which
+    no code above SQLite can remove."""
+
+    def __init__(self, path: str) -> None:
+        self.connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON"):
+            self.connection.execute(f"PRAGMA {pragma}")
+        self.connection.execute("PRAGMA busy_timeout=30000")
+        # A real charge's quote details, so the entry row has the size of a real one.
+        row = self.connection.execute(_COPIED_DETAILS).fetchone()
+        assert row is not None, "charge once through gencredits first: its details are copied"
+        self.details, self.model_id, self.price_version = row
+        self.lock = threading.Lock()
+
+    key_row = _KEY_ROW
+    insert_entry = _INSERT_ENTRY
+
+    def charge(self, account_id: str, amount_credits: int, key: str) -> bool:
+        """One durable charge; False (nothing written) for an unknown account, a used key or
+        no grant that covers it."""
+        with self.lock:
+            execute = self.connection.execute
+            now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+            execute("BEGIN IMMEDIATE")
+            account = execute(_ACCOUNT_ROW, (account_id,)).fetchone()
+            replay = execute(self.key_row, (account_id, key)).fetchone()
+            live = execute(_LIVE_GRANTS, (account_id, now)).fetchall()
+            funded = [grant for grant in live if grant[1] >= amount_credits]
+            if account is None or replay is not None or not funded:
+                execute("ROLLBACK")
+                return False
+            grant_id = min(funded, key=lambda grant: grant[2])[0]
+            available, held = account[10] - amount_credits, account[11]
+            entry_id = execute(
+                self.insert_entry,
+                (
+                    account_id,
+                    amount_credits,
+                    -amount_credits,
+                    available + held,
+                    available,
+                    f"[[{grant_id},{amount_credits}]]",
+                    self.model_id,
+                    self.price_version,
+                    key,
+                    self.details,
+                    now,
+                    now,
+                ),
+            ).lastrowid
+            self._store_key(account_id, key, entry_id, now)
+            execute(_TAKE_FROM_GRANT, (amount_credits, grant_id, amount_credits))
+            execute(_DEBIT_ACCOUNT, (-amount_credits, account_id))
+            execute("COMMIT")
+            return True
+
+    def _store_key(self, account_id: str, key: str, entry_id: int | None, now: str) -> None:
+        self.connection.execute(
+            _INSERT_KEY, (account_id, key, "0" * 64, f'{{"entry_id":{entry_id}}}', now)
+        )
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+class RawSqliteChargesKeyInEntry(RawSqliteCharges):
+    """The floor of a smaller ledger than gencredits': as :class:`RawSqliteCharges`, but a
+    charge's idempotency key and request hash live in its entry row alone (found through a
+    unique index on ``(account_id, idempotency_key)``), and no ``idempotency_keys`` row is
+    written: one row and two index entries fewer a charge. Not what gencredits does (its
+    keys table serves holds, captures and every other keyed operation alike, and replays what
+    the first call answered); it measures whether any ledger keeping the SPEC's other rows
+    (the entry, the grant drawn down, the balance) could reach the per-charge target. Run on
+    a copy of gencredits' database (:meth:`copy_of`), whose schema it changes."""
+
+    key_row = "SELECT id, request_hash FROM entries WHERE account_id = ? AND idempotency_key = ?"
+    insert_entry = (
+        "INSERT INTO entries (account_id, kind, amount_credits, balance_delta, held_delta, "
+        "balance_after, available_after, grants, hold_id, related_entry_id, model_id, "
+        "price_version, project, job_ref, idempotency_key, actor, reason, details, effective_at, "
+        "created_at, request_hash) VALUES (?, 'charge', ?, ?, 0, ?, ?, ?, NULL, NULL, ?, ?, "
+        f"NULL, NULL, ?, 'bench', NULL, ?, ?, ?, '{'0' * 64}')"
+    )
+
+    @classmethod
+    def copy_of(cls, path: str, copy: str) -> RawSqliteChargesKeyInEntry:
+        """A copy of the database at ``path``, at ``copy``, changed to keep keys in entries."""
+        source, target = sqlite3.connect(path), sqlite3.connect(copy)
+        try:
+            source.backup(target)
+            target.execute("ALTER TABLE entries ADD COLUMN request_hash TEXT")
+            target.execute(
+                "CREATE UNIQUE INDEX ix_entries_key ON entries (account_id, idempotency_key) "
+                "WHERE idempotency_key IS NOT NULL"
+            )
+            target.commit()
+        finally:
+            source.close()
+            target.close()
+        return cls(copy)
+
+    def _store_key(self, account_id: str, key: str, entry_id: int | None, now: str) -> None:
+        pass  # written with the entry
 
 
 class RawPostgresCharges(_PostgresPerThread):

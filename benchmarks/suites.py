@@ -104,7 +104,13 @@ def _charges_on(results: Results, config: Config, database: Database, accounts: 
     ):
         ids = account_ids(accounts)
         _warm(service, ids, "charges", config.warmup)
-        with closing(baseline.RawSqliteCharges(url.removeprefix("sqlite:///"))) as statements:
+        path = url.removeprefix("sqlite:///")
+        with (
+            closing(baseline.RawSqliteCharges(path)) as statements,
+            closing(
+                baseline.RawSqliteChargesKeyInEntry.copy_of(path, f"{path}-key-in-entry.db")
+            ) as smaller,
+        ):
             rounds = alternate(
             {
                     "gencredits": lambda n: time_round(
@@ -115,6 +121,9 @@ def _charges_on(results: Results, config: Config, database: Database, accounts: 
                     ),
                     "statements": lambda n: time_round(
                         _statement_charger(statements, ids, f"s{n}"), config.charges
+                    ),
+                    "smaller": lambda n: time_round(
+                        _statement_charger(smaller, ids, f"k{n}"), config.charges
                     ),
                 },
                 config.rounds,
@@ -129,9 +138,16 @@ def _charges_on(results: Results, config: Config, database: Database, accounts: 
         "charges", name, STATEMENTS, "sqlite", rounds["statements"], accounts=accounts
     )
     _compare_per_charge(results, "charges", name, ours, theirs, floor, PER_CHARGE_TARGET)
+    # Whether a smaller ledger could reach the target: the key kept in the entry row.
+    smaller = measurement(
+        "charges", name, SMALLER_LEDGER, "sqlite", rounds["smaller"], accounts=accounts
+    )
+    results.add(smaller)
+    results.compare("charges", name, smaller, theirs)
 
 
 STATEMENTS = "raw SQL, gencredits' statements"
+SMALLER_LEDGER = "raw SQL, key in the entry row"
 
 
 def _compare_per_charge(
@@ -153,7 +169,9 @@ def _compare_per_charge(
 
 
 def _statement_charger(
-    statements: baseline.RawSqliteCharges | baseline.RawPostgresCharges, ids: list[str], prefix: str
+    statements: baseline.RawSqliteCharges | baseline.RawPostgresCharges,
+    ids: list[str],
+    prefix: str,
 ) -> Callable[[int], object]:
     def charge(number: int) -> object:
         assert statements.charge(spread(ids, number), CHARGE_CREDITS, f"{prefix}-{number}")

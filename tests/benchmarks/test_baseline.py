@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from benchmarks.baseline import RawPostgresCharges, RawSqliteCharges
+from benchmarks.baseline import RawPostgresCharges, RawSqliteCharges, RawSqliteChargesKeyInEntry
 from benchmarks.fixtures import CHARGE_CREDITS, CHARGE_REQUEST, service_with_accounts
 
 from gencredits import Gencredits
@@ -93,3 +93,41 @@ def test_the_floor_leaves_a_ledger_that_adds_up(database_url: str) -> None:
         with pytest.raises(IdempotencyConflict):
             service.charge("acct-00001", CHARGE_REQUEST, idempotency_key="k1")
         assert service.account("acct-00001").available_credits == before - CHARGE_CREDITS
+
+
+def test_the_smaller_ledgers_floor_keeps_keys_in_entries(
+    database: tuple[Gencredits, str], tmp_path: Path
+) -> None:
+    """The what-if subject: one statement fewer (no key row), the key found in the entries,
+    on a copy; the ledger gencredits serves is left as it was."""
+    _, path = database
+    copy = str(tmp_path / "smaller.db")
+    smaller = RawSqliteChargesKeyInEntry.copy_of(path, copy)
+    try:
+        charge = lambda: smaller.charge("acct-00000", CHARGE_CREDITS, "k1")  # noqa: E731
+        statements = traced(smaller.connection, charge)
+        assert not smaller.charge("acct-00000", CHARGE_CREDITS, "k1"), "a used key is refused"
+        assert not smaller.charge("acct-00000", CHARGE_CREDITS, "first"), "as are gencredits'"
+    finally:
+        smaller.close()
+    floor = RawSqliteCharges(path)
+    try:
+        full = traced(floor.connection, lambda: floor.charge("acct-00000", CHARGE_CREDITS, "k1"))
+    finally:
+        floor.close()
+    # The same statements, less the key's row, with the key looked up among the entries.
+    assert statements.count("SELECT entries") == 1
+    looked_up = ["SELECT idempotency_keys" if s == "SELECT entries" else s for s in statements]
+    assert sorted(full) == sorted([*looked_up, "INSERT idempotency_keys"])
+    with sqlite3.connect(copy) as connection:
+        assert connection.execute(
+            "SELECT count(*) FROM entries WHERE idempotency_key = 'k1'"
+        ).fetchone() == (1,)
+        assert connection.execute(
+            "SELECT count(*) FROM idempotency_keys WHERE \"key\" = 'k1'"
+        ).fetchone() == (0,)
+    connection.close()
+    with sqlite3.connect(path) as connection:  # the original has no such column or index
+        columns = [row[1] for row in connection.execute("PRAGMA table_info(entries)")]
+    connection.close()
+    assert "request_hash" not in columns

@@ -81,6 +81,7 @@ def test_a_quick_run_writes_the_results(tmp_path: Path) -> None:
         ("charges", "gencredits"),
         ("charges", "raw SQL"),
         ("charges", "raw SQL, gencredits' statements"),
+        ("charges", "raw SQL, key in the entry row"),
         ("group", "group commit"),
         ("group", "charge_many x1000"),
         ("quotes", "gencredits"),
@@ -154,5 +155,7 @@ def test_a_failed_round_still_closes_the_raw_connections(
     monkeypatch.setattr(suites, "alternate", failing)
     with pytest.raises(RuntimeError, match="a round failed"):
         run((suite,), QUICK, output_directory=tmp_path, console=quiet())
-    opened = {"charges": ["RawSqliteCharges", "RawSqliteLedger"]}.get(suite, ["RawSqliteLedger"])
+    opened = {"charges": ["RawSqliteCharges", "RawSqliteCharges", "RawSqliteLedger"]}.get(
+        suite, ["RawSqliteLedger"]
+    )  # the floor, the smaller ledger's floor (a RawSqliteCharges too) and the raw debit
     assert sorted(closed) == opened
