@@ -67,3 +67,28 @@ def test_a_charges_times_share_one_processor() -> None:
         for column in (entries.c.effective_at, entries.c.created_at, idempotency_keys.c.created_at)
     }
     assert len(processors) == 1
+
+
+@given(
+    MOMENTS,
+    st.sampled_from([" ", "T"]),
+    st.sampled_from(["auto", "seconds", "milliseconds", "microseconds", "minutes"]),
+    st.booleans(),
+)
+def test_sqlite_reads_what_the_long_way_reads(
+    moment: datetime, separator: str, timespec: str, with_offset: bool
+) -> None:
+    """The one-step read gives what SQLAlchemy's DATETIME parse and the zone set after it give,
+    for any text SQLite may hold: ours, other writers' (``T``, fewer digits, an offset)."""
+    text = moment.isoformat(separator, timespec)
+    if not with_offset:
+        text = moment.replace(tzinfo=None).isoformat(separator, timespec)
+    fast = UTCDateTime().dialect_impl(DIALECT).result_processor(DIALECT, None)
+    parse = DateTime().dialect_impl(DIALECT).result_processor(DIALECT, None)
+    assert fast is not None and parse is not None
+    parsed = parse(text)
+    expected = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    read = fast(text)
+    assert read == expected
+    assert read.tzinfo is UTC
+    assert fast(None) is None

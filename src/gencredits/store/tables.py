@@ -78,11 +78,33 @@ class UTCDateTime(TypeDecorator[datetime]):
             if value is None:
                 return None
             assert value.tzinfo is not None, "naive datetimes never reach the database"
-            text = value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+            # The UTC moment's ISO text less its "+00:00" (``replace(tzinfo=None)`` first cost
+            # as much as the rest together)
+            text = value.astimezone(UTC).isoformat(" ", "microseconds")[:-6]
             last = (value, text)
             return text
 
         return sqlite_text
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Callable[[Any], Any] | None:
+        if dialect.name != "sqlite":
+            return super().result_processor(dialect, coltype)
+        # SQLite's text read as an aware UTC datetime in one step: DATETIME's parse and then
+        # ``replace(tzinfo=UTC)`` cost ~0.7 µs a value (an account's row holds five), this
+        # ~0.12. Texts it does not take (an offset already in them) go the long way.
+        long_way = super().result_processor(dialect, coltype)
+        assert long_way is not None
+        from_text = datetime.fromisoformat
+
+        def aware(value: str | None) -> datetime | None:
+            if value is None:
+                return None
+            try:
+                return from_text(value + "+00:00")
+            except (TypeError, ValueError):
+                return long_way(value)
+
+        return aware
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
