@@ -887,7 +887,7 @@ def test_plans_are_read_on_the_units_own_connection(tmp_path: Path) -> None:
     credits = gencredits.open(f"sqlite:///{tmp_path}/one.db", pool_size=1)
     try:
         credits.create_account("ana", name="Ana", plan="pro")
-        credits._context.plans._plans = None  # as after another process's first start
+        credits._context.plans._cached = None  # as after another process's first start
         entry = credits.charge("ana", QuoteRequest.single("flux-2-pro"), idempotency_key="k")
         assert entry.available_after == 995
     finally:

@@ -112,7 +112,7 @@ def create_account(
     name = name.strip()
     if not 1 <= len(name) <= limits.MAX_LABEL_LENGTH:
         raise InvalidRequest(f"a name has 1 to {limits.MAX_LABEL_LENGTH} characters", field="name")
-    plans = ctx.all_plans()
+    plans = ctx.all_plans(fresh=True)  # its first allowance as the plan stands now
     plan = plans.get(plan_id or plans.default_plan_id)
     for member in members:
         _check_member(member)
@@ -307,10 +307,12 @@ def change_plan(
     allowance); downgrades wait for the next renewal; choosing the current plan again cancels
     a pending downgrade. No sequence of changes grants one cycle twice."""
     check_key(idempotency_key)
-    plans = ctx.all_plans()
-    target = plans.get(plan_id)
     now = ctx.now()
     with ctx.unit_of_work() as connection:
+        # as the database has them (another process may have just defined or redefined one):
+        # an upgrade grants the target's allowance at once
+        plans = ctx.all_plans(connection, fresh=True)
+        target = plans.get(plan_id)
         account = ctx.open_account(connection, account_id, now)
 
         def perform() -> PlanChangeResult:

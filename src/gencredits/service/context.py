@@ -40,8 +40,16 @@ class Context:
         account = queries.lock_account(connection, account_id)
         if account is None:
             raise NotFound("account", account_id, field="account_id")
-        return catch_up(connection, account, self.all_plans(connection), now)
+        return catch_up(connection, account, self.plans_due(connection, account, now), now)
 
-    def all_plans(self, connection: Connection | None = None) -> Plans:
-        """Every plan; inside a unit of work pass its connection (see :meth:`PlanStore.all`)."""
-        return self.plans.all(connection)
+    def all_plans(self, connection: Connection | None = None, *, fresh: bool = False) -> Plans:
+        """Every plan; inside a unit of work pass its connection (see :meth:`PlanStore.all`),
+        and ``fresh`` where they must be as the database has them now."""
+        return self.plans.all(connection, fresh=fresh)
+
+    def plans_due(self, connection: Connection, account: AccountRow, now: datetime) -> Plans:
+        """The plans a catch-up of the locked ``account`` to ``now`` works with: read in this
+        transaction when something is due (a renewal grants the plan as the database has it,
+        whichever process redefined it last), the cached ones when nothing is (and nothing
+        is read: the charge's path)."""
+        return self.all_plans(connection, fresh=now >= account.next_event_at)

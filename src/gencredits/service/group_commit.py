@@ -197,7 +197,12 @@ def _apply_by_account(
     else:  # a few accounts: prebuilt one-row statements beat one with an IN list
         rows = (queries.lock_account(connection, account_id) for account_id in account_ids)
         locked = {row.id: row for row in rows if row is not None}
-    plans = ctx.all_plans(connection)
+    # read afresh in this transaction if any account has a renewal or expiry due (see
+    # Context.plans_due); the batch's last moment bounds every account's catch-up
+    latest = max(pending.now for pending in batch)
+    plans = ctx.all_plans(
+        connection, fresh=any(latest >= row.next_event_at for row in locked.values())
+    )
     for account_id, indexes in groups:
         first = min(batch[index].now for index in indexes)
         last = max(batch[index].now for index in indexes)
@@ -265,7 +270,8 @@ def _apply_one(
                 account = ctx.open_account(connection, account_id, pending.now)
             else:
                 # Still locked by this transaction: only time may have moved.
-                account = catch_up(connection, account, ctx.all_plans(connection), pending.now)
+                plans = ctx.plans_due(connection, account, pending.now)
+                account = catch_up(connection, account, plans, pending.now)
             entry, opened[account_id] = spending.apply_charge(connection, account, pending)
         return entry
     except (InsufficientCredits, ProjectCapExceeded) as error:

@@ -1,8 +1,15 @@
-"""Plans in the database: the defaults seeded on first start, and operator-defined ones."""
+"""Plans in the database: the defaults seeded on first start, and operator-defined ones.
+
+Plans are cached in-process. Another process (a server worker, the CLI) may define or redefine
+one, so the cache is read again when it is ``PLANS_TTL_SECONDS`` old, when a plan asked for is
+not in it, and, inside the transaction, whenever what is read must be exact: a renewal grants
+the plan as it stands in the database, not as this process last saw it.
+"""
 
 from __future__ import annotations
 
 import threading
+import time
 from datetime import datetime
 
 from sqlalchemy import Connection, Engine, insert, select, update
@@ -12,28 +19,47 @@ from gencredits.store.engine import read_transaction, write_transaction
 from gencredits.store.plans_document import plan_from_document, plan_to_document
 from gencredits.store.tables import plans as plans_table
 
+# How stale another process's plan change may be seen where exactness is not needed (pages,
+# advice, the plan list); renewals and plan changes read the plans in their transaction.
+PLANS_TTL_SECONDS = 1.0
+
 
 class PlanStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._lock = threading.Lock()
-        self._plans: Plans | None = None
+        self._cached: tuple[Plans, float] | None = None  # the plans, and when they were read
 
-    def all(self, connection: Connection | None = None) -> Plans:
-        """Every plan (cached). Inside a transaction pass its ``connection``: reading through
-        a second pooled connection while holding one could wait for the pool forever when
-        every connection is held by a caller doing the same (found by tests/api)."""
-        cached = self._plans
-        if cached is not None:
-            return cached
+    def all(self, connection: Connection | None = None, *, fresh: bool = False) -> Plans:
+        """Every plan: cached, or read again (``fresh``, or the cache ``PLANS_TTL_SECONDS``
+        old). Inside a transaction pass its ``connection``: then a read sees what that
+        transaction sees, and no second pooled connection is taken while one is held (that
+        could wait for the pool forever when every connection is held by a caller doing the
+        same: found by tests/api)."""
+        cached = self._cached
+        if (
+            cached is not None
+            and not fresh
+            and time.monotonic() - cached[1] < PLANS_TTL_SECONDS
+        ):
+            return cached[0]
+        read_at = time.monotonic()
         if connection is not None:
             loaded = self._read(connection)
         else:
             with read_transaction(self._engine) as reading:
                 loaded = self._read(reading)
         with self._lock:
-            self._plans = loaded
+            self._cached = (loaded, read_at)
         return loaded
+
+    def get(self, plan_id: str, connection: Connection | None = None) -> Plan:
+        """The plan ``plan_id``; read again before :class:`NotFound` when the cache lacks it
+        (another process may have just defined it)."""
+        plans = self.all(connection)
+        if plan_id not in plans:
+            plans = self.all(connection, fresh=True)
+        return plans.get(plan_id)
 
     @staticmethod
     def _read(connection: Connection) -> Plans:
@@ -41,9 +67,6 @@ class PlanStore:
             select(plans_table.c.document).order_by(plans_table.c.created_at, plans_table.c.id)
         ).scalars()
         return Plans(tuple(plan_from_document(document) for document in documents))
-
-    def get(self, plan_id: str) -> Plan:
-        return self.all().get(plan_id)
 
     def put(self, plan: Plan, *, now: datetime) -> Plan:
         """Define a plan or redefine one; accounts on it get the new allowance from their next
@@ -65,8 +88,5 @@ class PlanStore:
                         id=plan.id, document=document, created_at=now, updated_at=now
                     )
                 )
-        with read_transaction(self._engine) as reading:  # loaded now, not lazily later
-            loaded = self._read(reading)
-        with self._lock:
-            self._plans = loaded
+        self.all(fresh=True)  # this process sees its own change at once
         return plan
