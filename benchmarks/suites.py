@@ -112,7 +112,7 @@ def _charges_on(results: Results, config: Config, database: Database, accounts: 
             ) as smaller,
         ):
             rounds = alternate(
-            {
+                {
                     "gencredits": lambda n: time_round(
                         _charger(service, ids, f"c{n}"), config.charges
                     ),
