@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection
 
@@ -184,29 +185,18 @@ def start_cycle(
     starts_at, ends_at = cycle_bounds(plan, anchor, index)
     cycle_number = account.cycle_number + 1
     low_balance = plan.allowance_credits * LOW_BALANCE_PERCENT // 100
-    account = replace(
-        account,
-        low_balance_credits=low_balance,
-        plan_id=plan.id,
-        pending_plan_id=None,
-        anchor_at=anchor,
-        cycle_index=index,
-        cycle_number=cycle_number,
-        cycle_starts_at=starts_at,
-        cycle_ends_at=ends_at,
-    )
-    queries.update_account(
-        connection,
-        account.id,
-        plan_id=plan.id,
-        pending_plan_id=None,
-        anchor_at=anchor,
-        cycle_index=index,
-        cycle_number=cycle_number,
-        cycle_starts_at=starts_at,
-        cycle_ends_at=ends_at,
-        low_balance_credits=low_balance,
-    )
+    changes: dict[str, Any] = {
+        "plan_id": plan.id,
+        "pending_plan_id": None,
+        "anchor_at": anchor,
+        "cycle_index": index,
+        "cycle_number": cycle_number,
+        "cycle_starts_at": starts_at,
+        "cycle_ends_at": ends_at,
+        "low_balance_credits": low_balance,
+    }
+    account = replace(account, **changes)
+    queries.update_account(connection, account.id, **changes)
     if plan.allowance_credits > 0 and not _once_plan_used(connection, account.id, plan):
         source = GrantSource(plan.grant_source)
         grant_id = queries.insert_grant(
