@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
@@ -555,3 +556,30 @@ def test_cancelled_async_charges_never_stop_the_writer(credits: Gencredits) -> N
     assert 31 <= charged <= 61  # the 30 never cancelled and "after", and maybe some cancelled
     assert credits.account("ana").available_credits == 1000 - 5 * charged
     assert credits.verify().ok
+
+
+def test_callers_charging_in_a_loop_do_not_wait_out_the_window(credits: Gencredits) -> None:
+    """Once as many charges as the last batch answered are back, the writer starts: callers
+    charging in a loop (worker threads, each charge waiting for its answer) are not held for
+    the whole window every round. With a 0.1 s window, 20 rounds of 4 callers would take at
+    least 2 s if each batch waited its window out (a batch holds at most one charge a caller)."""
+    credits.create_account("ana", name="Ana", plan="pro")
+    rounds, callers = 20, 4
+    with GroupCommitter(context_of(credits), window_seconds=0.1) as committer:
+
+        def work(caller: int) -> None:
+            for number in range(rounds):
+                committer.charge("ana", FLUX, idempotency_key=f"c{caller}-{number}")
+
+        threads = [threading.Thread(target=work, args=(caller,)) for caller in range(callers)]
+        started = time.monotonic()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        elapsed = time.monotonic() - started
+        assert committer.charges == rounds * callers
+        assert committer.batches >= rounds
+        assert committer.mean_batch_items >= 2, "callers still share batches"
+    assert elapsed < 1.5, f"{committer.batches} batches took {elapsed:.2f} s"
+    assert credits.account("ana").available_credits == 1_000 - 5 * rounds * callers

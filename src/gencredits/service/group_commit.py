@@ -7,9 +7,11 @@ single charge (a batch of one), so locks, idempotency and the no-overdraft rule 
 
 * :class:`GroupCommitter`: concurrent callers each submit a charge and block; a single writer
   thread takes what has arrived (waiting at most ``window_seconds`` for more, up to
-  ``max_items``), applies it in one write transaction, commits once, and only then answers each
-  caller, with its own entry or its own exception. Nothing is acknowledged before the commit
-  is durable; if the commit fails, every caller of that batch gets the failure.
+  ``max_items``, and no longer once as many charges are queued as its last batch answered:
+  callers that charge in a loop are back by then), applies it in one write transaction,
+  commits once, and only then answers each caller, with its own entry or its own exception.
+  Nothing is acknowledged before the commit is durable; if the commit fails, every caller of
+  that batch gets the failure.
 * :func:`charge_many`: an operator settles a list of charges at once and gets one outcome per
   item, an :class:`Entry` or the operating error that refused it.
 
@@ -439,6 +441,9 @@ class _Lane:
         self._queue: deque[tuple[PendingCharge | ChargeItem, _Answer]] = deque()
         self._condition = threading.Condition()
         self._closed = False
+        # How many charges the writer waits for before its window ends: as many as the last
+        # batch answered (callers charging in a loop are back by then), at most a full batch.
+        self._enough = max_items
         self.batches = 0
         self.charges = 0
         self._writer = threading.Thread(target=self._run, name=name, daemon=True)
@@ -449,10 +454,10 @@ class _Lane:
             if self._closed:
                 raise RuntimeError("the group committer is closed")
             self._queue.append((charge, answer))
-            # Wake the writer only when it waits for a first charge, or when the batch is full
-            # and its window can end early: during the window it sleeps until the deadline, and
-            # a wake-up per arriving charge cost each charge a thread switch.
-            if len(self._queue) == 1 or len(self._queue) >= self._max_items:
+            # Wake the writer only when it waits for a first charge, or when its window can end
+            # early (as many charges as it waits for): during the window it sleeps until the
+            # deadline, and a wake-up per arriving charge cost each charge a thread switch.
+            if len(self._queue) == 1 or len(self._queue) == self._enough:
                 self._condition.notify()
 
     def close(self) -> None:
@@ -475,12 +480,14 @@ class _Lane:
                 self._condition.wait()
             if self._queue and self._window_seconds:
                 deadline = time.monotonic() + self._window_seconds
-                while len(self._queue) < self._max_items and not self._closed:
+                while len(self._queue) < self._enough and not self._closed:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         break
                     self._condition.wait(remaining)
             count = min(len(self._queue), self._max_items)
+            # the next window waits for as many (at least two: one alone need not wait)
+            self._enough = min(max(count, 2), self._max_items)
             return [self._queue.popleft() for _ in range(count)]
 
     def _settle(self, batch: list[tuple[PendingCharge | ChargeItem, _Answer]]) -> None:
