@@ -148,13 +148,20 @@ _LIVE_GRANTS = (
     "WHERE account_id = ? AND expired IS 0 AND remaining_credits > 0 "
     "AND (expires_at IS NULL OR expires_at > ?)"
 )
-_INSERT_ENTRY = (
-    "INSERT INTO entries (account_id, kind, amount_credits, balance_delta, held_delta, "
-    "balance_after, available_after, grants, hold_id, related_entry_id, model_id, "
-    "price_version, project, job_ref, idempotency_key, actor, reason, details, effective_at, "
-    "created_at) VALUES (?, 'charge', ?, ?, 0, ?, ?, ?, NULL, NULL, ?, ?, NULL, NULL, ?, "
-    "'bench', NULL, ?, ?, ?)"
-)
+
+
+def _insert_entry(more_columns: str = "", more_values: str = "") -> str:
+    """A charge's entry INSERT (its twelve values bound), with columns of a changed schema."""
+    return (
+        "INSERT INTO entries (account_id, kind, amount_credits, balance_delta, held_delta, "
+        "balance_after, available_after, grants, hold_id, related_entry_id, model_id, "
+        "price_version, project, job_ref, idempotency_key, actor, reason, details, effective_at, "
+        f"created_at{more_columns}) VALUES (?, 'charge', ?, ?, 0, ?, ?, ?, NULL, NULL, ?, ?, "
+        f"NULL, NULL, ?, 'bench', NULL, ?, ?, ?{more_values})"
+    )
+
+
+_INSERT_ENTRY = _insert_entry()
 _INSERT_KEY = (
     'INSERT INTO idempotency_keys (scope, "key", operation, request_hash, response, created_at) '
     "VALUES (?, ?, 'charge', ?, ?, ?)"
@@ -256,13 +263,7 @@ class RawSqliteChargesKeyInEntry(RawSqliteCharges):
     a copy of gencredits' database (:meth:`copy_of`), whose schema it changes."""
 
     key_row = "SELECT id, request_hash FROM entries WHERE account_id = ? AND idempotency_key = ?"
-    insert_entry = (
-        "INSERT INTO entries (account_id, kind, amount_credits, balance_delta, held_delta, "
-        "balance_after, available_after, grants, hold_id, related_entry_id, model_id, "
-        "price_version, project, job_ref, idempotency_key, actor, reason, details, effective_at, "
-        "created_at, request_hash) VALUES (?, 'charge', ?, ?, 0, ?, ?, ?, NULL, NULL, ?, ?, "
-        f"NULL, NULL, ?, 'bench', NULL, ?, ?, ?, '{'0' * 64}')"
-    )
+    insert_entry = _insert_entry(", request_hash", f", '{'0' * 64}'")
 
     @classmethod
     def copy_of(cls, path: str, copy: str) -> RawSqliteChargesKeyInEntry:

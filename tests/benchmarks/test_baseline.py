@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -119,15 +120,13 @@ def test_the_smaller_ledgers_floor_keeps_keys_in_entries(
     assert statements.count("SELECT entries") == 1
     looked_up = ["SELECT idempotency_keys" if s == "SELECT entries" else s for s in statements]
     assert sorted(full) == sorted([*looked_up, "INSERT idempotency_keys"])
-    with sqlite3.connect(copy) as connection:
+    with closing(sqlite3.connect(copy)) as connection:
         assert connection.execute(
             "SELECT count(*) FROM entries WHERE idempotency_key = 'k1'"
         ).fetchone() == (1,)
         assert connection.execute(
             "SELECT count(*) FROM idempotency_keys WHERE \"key\" = 'k1'"
         ).fetchone() == (0,)
-    connection.close()
-    with sqlite3.connect(path) as connection:  # the original has no such column or index
+    with closing(sqlite3.connect(path)) as connection:  # the original has no such column
         columns = [row[1] for row in connection.execute("PRAGMA table_info(entries)")]
-    connection.close()
     assert "request_hash" not in columns

@@ -1,9 +1,9 @@
 """Plans in the database: the defaults seeded on first start, and operator-defined ones.
 
 Plans are cached in-process. Another process (a server worker, the CLI) may define or redefine
-one, so the cache is read again when it is ``PLANS_TTL_SECONDS`` old, when a plan asked for is
-not in it, and, inside the transaction, whenever what is read must be exact: a renewal grants
-the plan as it stands in the database, not as this process last saw it.
+one, so the cache is read again when it is ``PLANS_TTL_SECONDS`` old, and, inside the
+transaction, whenever what is read must be exact (``fresh``): a renewal, an upgrade or a new
+account grants the plan as it stands in the database, not as this process last saw it.
 """
 
 from __future__ import annotations
@@ -36,30 +36,17 @@ class PlanStore:
         transaction sees, and no second pooled connection is taken while one is held (that
         could wait for the pool forever when every connection is held by a caller doing the
         same: found by tests/api)."""
-        cached = self._cached
-        if (
-            cached is not None
-            and not fresh
-            and time.monotonic() - cached[1] < PLANS_TTL_SECONDS
-        ):
+        cached, now = self._cached, time.monotonic()
+        if cached is not None and not fresh and now - cached[1] < PLANS_TTL_SECONDS:
             return cached[0]
-        read_at = time.monotonic()
         if connection is not None:
             loaded = self._read(connection)
         else:
             with read_transaction(self._engine) as reading:
                 loaded = self._read(reading)
         with self._lock:
-            self._cached = (loaded, read_at)
+            self._cached = (loaded, now)
         return loaded
-
-    def get(self, plan_id: str, connection: Connection | None = None) -> Plan:
-        """The plan ``plan_id``; read again before :class:`NotFound` when the cache lacks it
-        (another process may have just defined it)."""
-        plans = self.all(connection)
-        if plan_id not in plans:
-            plans = self.all(connection, fresh=True)
-        return plans.get(plan_id)
 
     @staticmethod
     def _read(connection: Connection) -> Plans:
