@@ -77,7 +77,7 @@ def test_functions_fit_on_a_screen() -> None:
 
 
 def test_the_exemptions_still_exist() -> None:
-    assert EXEMPT_MODULES <= set(modules())
+    assert set(modules()) >= EXEMPT_MODULES
 
 
 def test_the_ratchet_refuses_growth_and_stale_ceilings() -> None:
