@@ -182,13 +182,17 @@ async def _deliver_forever(
 
 def install_docs(app: FastAPI) -> None:
     """Swagger UI at ``/docs``, its script and styles served from the installed
-    ``swagger-ui-bundle`` package, so the docs render offline."""
+    ``fastapi-offline`` package (Swagger UI 5, which reads the OpenAPI 3.1 document FastAPI
+    serves; the 3.x bundle used before rendered only an error), so the docs render offline."""
+    from pathlib import Path
+
+    import fastapi_offline
     from fastapi.openapi.docs import get_swagger_ui_html
     from fastapi.responses import HTMLResponse
     from fastapi.staticfiles import StaticFiles
-    from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
 
-    app.mount("/docs-static", StaticFiles(directory=str(swagger_ui_path)), name="docs-static")
+    static = Path(fastapi_offline.__file__).parent / "static"
+    app.mount("/docs-static", StaticFiles(directory=str(static)), name="docs-static")
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
@@ -197,5 +201,5 @@ def install_docs(app: FastAPI) -> None:
             title="gencredits API",
             swagger_js_url="/docs-static/swagger-ui-bundle.js",
             swagger_css_url="/docs-static/swagger-ui.css",
-            swagger_favicon_url="data:,",
+            swagger_favicon_url="/docs-static/favicon.png",
         )
