@@ -41,8 +41,9 @@ def upgrade() -> None:
             sqlite_where=UNNUMBERED, postgresql_where=UNNUMBERED,
         )
     _queue_past_cursors(op.get_bind())
-    with op.batch_alter_table('webhooks', schema=None) as batch_op:
-        batch_op.drop_column('cursor_event_id')
+    # Not a batch (copy and move) on SQLite: dropping the old webhooks table would break the
+    # deliveries' foreign key. SQLite drops a column itself since 3.35 (RETURNING needs it too).
+    op.execute('ALTER TABLE webhooks DROP COLUMN cursor_event_id')
 
 
 def _queue_past_cursors(connection: Any) -> None:
@@ -50,6 +51,9 @@ def _queue_past_cursors(connection: Any) -> None:
     hooks = connection.execute(sa.text(
         'SELECT id, event_types, cursor_event_id, created_at FROM webhooks WHERE active'
     )).all()
+    queued = {(hook, event) for hook, event in connection.execute(sa.text(
+        'SELECT webhook_id, event_id FROM webhook_deliveries'
+    ))}
     for hook_id, event_types, cursor, created_at in hooks:
         wanted = set(event_types if isinstance(event_types, list) else _json(event_types))
         rows = connection.execute(
@@ -57,12 +61,11 @@ def _queue_past_cursors(connection: Any) -> None:
             {'cursor': cursor},
         ).all()
         for event_row_id, type_ in rows:
-            if wanted and type_ not in wanted:
+            if (wanted and type_ not in wanted) or (hook_id, event_row_id) in queued:
                 continue
             connection.execute(sa.text(
                 'INSERT INTO webhook_deliveries (webhook_id, event_id, status, attempts, '
-                'next_attempt_at) SELECT :hook, :event, \'pending\', 0, :now WHERE NOT EXISTS '
-                '(SELECT 1 FROM webhook_deliveries WHERE webhook_id = :hook AND event_id = :event)'
+                "next_attempt_at) VALUES (:hook, :event, 'pending', 0, :now)"
             ), {'hook': hook_id, 'event': event_row_id, 'now': created_at})
 
 
@@ -85,4 +88,4 @@ def downgrade() -> None:
         batch_op.drop_index('ix_events_position')
         batch_op.drop_index('ix_events_account')
         batch_op.create_index('ix_events_account', ['account_id', 'id'], unique=False)
-        batch_op.drop_column('position')
+    op.execute('ALTER TABLE events DROP COLUMN position')
