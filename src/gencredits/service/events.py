@@ -29,13 +29,12 @@ from enum import StrEnum
 from typing import Any
 
 import httpx
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine
 
 from gencredits.domain import limits
 from gencredits.domain.errors import InvalidRequest, NotFound
 from gencredits.store import event_queries
 from gencredits.store.engine import read_transaction, write_transaction
-from gencredits.store.tables import webhook_deliveries, webhooks
 
 MAX_DELIVERY_ATTEMPTS = 12  # about a day of backoff: 10 s doubling, capped at 6 h
 FIRST_RETRY_SECONDS = 10
@@ -142,28 +141,23 @@ def create_webhook(
     webhook_id = "wh_" + secrets.token_hex(8)
     secret = "whsec_" + secrets.token_urlsafe(24)
     with write_transaction(engine) as connection:
-        connection.execute(
-            insert(webhooks).values(
-                id=webhook_id, url=url, secret=secret, event_types=sorted(event_types),
-                active=True, created_at=now,
-            )
+        event_queries.insert_webhook(
+            connection, webhook_id=webhook_id, url=url, secret=secret,
+            event_types=sorted(event_types), now=now,
         )
     return Webhook(webhook_id, url, tuple(sorted(event_types)), True, now), secret
 
 
 def list_webhooks(engine: Engine) -> list[Webhook]:
     with read_transaction(engine) as connection:
-        rows = connection.execute(select(webhooks).order_by(webhooks.c.created_at)).mappings()
-        return [Webhook(r["id"], r["url"], tuple(r["event_types"]), r["active"], r["created_at"])
-                for r in rows]
+        rows = event_queries.webhook_rows(connection)
+    return [Webhook(r["id"], r["url"], tuple(r["event_types"]), r["active"], r["created_at"])
+            for r in rows]
 
 
 def disable_webhook(engine: Engine, webhook_id: str) -> None:
     with write_transaction(engine) as connection:
-        result = connection.execute(
-            update(webhooks).where(webhooks.c.id == webhook_id).values(active=False)
-        )
-        if not result.rowcount:
+        if not event_queries.deactivate_webhook(connection, webhook_id):
             raise NotFound("webhook", webhook_id, field="webhook_id")
 
 
@@ -243,10 +237,6 @@ class WebhookDispatcher:
 
 
 def delivery_counts(engine: Engine) -> dict[str, int]:
-    from sqlalchemy import func
-
+    """Deliveries by status (pending, delivered, failed)."""
     with read_transaction(engine) as connection:
-        rows = connection.execute(
-            select(webhook_deliveries.c.status, func.count()).group_by(webhook_deliveries.c.status)
-        ).all()
-    return {status: int(count) for status, count in rows}
+        return event_queries.delivery_counts(connection)

@@ -1,5 +1,5 @@
 """The statements of the events outbox: writing an event with its deliveries, numbering events
-in commit order, reading them by that order, and claiming deliveries to send.
+in commit order, reading them by that order, claiming deliveries to send, and webhooks.
 
 Why positions: event ids come from a sequence (PostgreSQL) and a transaction that took a lower
 id may commit after one that took a higher id, so a reader that has seen id 8 may later find
@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
+    RowMapping,
     Select,
     String,
     bindparam,
@@ -199,3 +200,32 @@ def release_claims(connection: Connection, delivery_ids: list[int]) -> None:
         update(webhook_deliveries).where(webhook_deliveries.c.id.in_(delivery_ids))
         .values(claimed_until=None)
     )
+
+
+def insert_webhook(
+    connection: Connection, *, webhook_id: str, url: str, secret: str, event_types: list[str],
+    now: datetime,
+) -> None:
+    connection.execute(insert(webhooks).values(
+        id=webhook_id, url=url, secret=secret, event_types=event_types, active=True,
+        created_at=now,
+    ))
+
+
+def webhook_rows(connection: Connection) -> list[RowMapping]:
+    return list(connection.execute(select(webhooks).order_by(webhooks.c.created_at)).mappings())
+
+
+def deactivate_webhook(connection: Connection, webhook_id: str) -> bool:
+    """Stop a webhook (its deliveries already written are still sent); False if unknown."""
+    result = connection.execute(
+        update(webhooks).where(webhooks.c.id == webhook_id).values(active=False)
+    )
+    return bool(result.rowcount)
+
+
+def delivery_counts(connection: Connection) -> dict[str, int]:
+    rows = connection.execute(
+        select(webhook_deliveries.c.status, func.count()).group_by(webhook_deliveries.c.status)
+    ).all()
+    return {status: int(count) for status, count in rows}
