@@ -240,3 +240,28 @@ def test_two_dispatchers_deliver_every_event_once_without_colliding(
         for service in workers:
             service.close()
         receiver.stop()
+
+
+def test_a_webhook_gets_the_events_of_its_types_while_active(
+    credits: gencredits.Gencredits, clock: ManualClock
+) -> None:
+    """Deliveries are written with their event: one per active webhook subscribed to its type,
+    none for a stopped webhook or another type, none for events before the webhook."""
+    engine = credits.engine
+
+    def emit(type_: events.EventType) -> None:
+        with engine.begin() as connection:
+            events.emit(connection, type_, account_id="fi", payload={}, now=clock.now())
+
+    emit(events.EventType.RENEWAL)  # before any webhook
+    every = events.create_webhook(engine, "http://127.0.0.1:9/every", (), clock.now())[0]
+    renewals = events.create_webhook(engine, "http://127.0.0.1:9/renewal", ("renewal",),
+                                     clock.now())[0]
+    emit(events.EventType.RENEWAL)
+    emit(events.EventType.LOW_BALANCE)
+    events.disable_webhook(engine, every.id)
+    emit(events.EventType.RENEWAL)
+    assert events.delivery_counts(engine) == {"pending": 4}  # every: 2, renewals: 2
+    active = {hook.id: hook.active for hook in events.list_webhooks(engine)}
+    assert active == {every.id: False, renewals.id: True}
+    assert renewals.event_types == ("renewal",)
