@@ -265,3 +265,28 @@ def test_a_webhook_gets_the_events_of_its_types_while_active(
     active = {hook.id: hook.active for hook in events.list_webhooks(engine)}
     assert active == {every.id: False, renewals.id: True}
     assert renewals.event_types == ("renewal",)
+
+
+def test_claims_a_pass_has_no_time_to_use_are_given_back(
+    credits: gencredits.Gencredits, clock: ManualClock
+) -> None:
+    """A pass out of sending time (slow receivers) sends nothing more and hands its remaining
+    claims back at once, rather than leave them to run out while it might still send them: the
+    next pass, on any server, sends each delivery once."""
+    receiver = Receiver(failures=0)
+    hurried = WebhookDispatcher(credits.engine, sending_seconds=0)
+    patient = WebhookDispatcher(credits.engine)
+    try:
+        events.create_webhook(credits.engine, receiver.url, (), clock.now())
+        for index in range(3):
+            with credits.engine.begin() as connection:
+                events.emit(connection, events.EventType.RENEWAL, account_id=f"g{index}",
+                            payload={}, now=clock.now())
+        assert hurried.run_once(clock.now())["sent"] == 0
+        assert patient.run_once(clock.now())["sent"] == 3  # not waiting for the claims to end
+        assert patient.run_once(clock.now() + timedelta(hours=1))["sent"] == 0
+        assert len(receiver.received) == 3
+    finally:
+        hurried.close()
+        patient.close()
+        receiver.stop()

@@ -41,6 +41,9 @@ FIRST_RETRY_SECONDS = 10
 MAX_RETRY_SECONDS = 6 * 60 * 60
 CLAIM_SECONDS = 60
 SEND_TIMEOUT_SECONDS = 5.0
+# A pass stops sending (and gives its other claims back) this long after claiming, so that
+# its last send ends before the claims run out and another server could claim them too.
+SENDING_SECONDS = CLAIM_SECONDS - 2 * SEND_TIMEOUT_SECONDS
 NUMBERING_BATCH = 1_000  # events numbered per transaction
 MAX_NUMBERING_ROUNDS = 10  # per call: a poll never numbers more than 10,000 events
 
@@ -174,8 +177,12 @@ class WebhookDispatcher:
     """Numbers events and sends due deliveries; call :meth:`run_once` on a schedule (the server
     does, on every worker: they claim deliveries without colliding)."""
 
-    def __init__(self, engine: Engine, *, transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(
+        self, engine: Engine, *, transport: httpx.BaseTransport | None = None,
+        sending_seconds: float = SENDING_SECONDS,
+    ) -> None:
         self.engine = engine
+        self.sending_seconds = sending_seconds
         self.client = httpx.Client(timeout=SEND_TIMEOUT_SECONDS, transport=transport)
 
     def close(self) -> None:
@@ -188,7 +195,7 @@ class WebhookDispatcher:
         started = time.monotonic()
         claimed = self.claim(now, batch=batch)
         for index, delivery in enumerate(claimed):
-            if time.monotonic() - started > CLAIM_SECONDS - 2 * SEND_TIMEOUT_SECONDS:
+            if time.monotonic() - started >= self.sending_seconds:
                 # The claims run out before slow receivers let us finish: hand the rest back
                 # rather than let another server claim and send them too.
                 with write_transaction(self.engine) as connection:
