@@ -131,12 +131,13 @@ class ServerProcess:
         environment = {
             key: value for key, value in os.environ.items() if not key.startswith("GENCREDITS_")
         }
+        # Defaults first, so that ``environment`` may override them (webhook delivery too).
         environment.update(
             GENCREDITS_WEBHOOK_SECONDS="0",
             GENCREDITS_RATE_PER_SECOND="0",
             GENCREDITS_POOL_SIZE="10",
-            **self.environment,
         )
+        environment.update(self.environment)
         command = [
             sys.executable, "-m", "gencredits", "serve",
             "--database-url", self.database_url,

@@ -84,11 +84,13 @@ class Receiver:
     def __init__(self, failures: int) -> None:
         self.failures = failures
         self.received: list[tuple[dict[str, str], bytes]] = []
+        self.paths: list[str] = []  # of each request received, in the same order
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["content-length"]))
+                owner.paths.append(self.path)
                 owner.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
                 status = 500 if len(owner.received) <= owner.failures else 204
                 self.send_response(status)
@@ -178,3 +180,113 @@ def test_backoff_doubles_and_is_capped() -> None:
     assert delays[:4] == [10, 20, 40, 80]
     assert max(delays) == events.MAX_RETRY_SECONDS
     assert delays == sorted(delays)
+
+
+def test_two_dispatchers_deliver_every_event_once_without_colliding(
+    database_url: str, clock: ManualClock
+) -> None:
+    """Two services on one database, as two server workers: each dispatching in a loop while
+    events are emitted. Every (webhook, event) arrives once, and no pass fails (two workers
+    used to insert the same delivery and log IntegrityError on uq_webhook_deliveries_once)."""
+    receiver = Receiver(failures=0)
+    workers = [gencredits.open(database_url, clock=clock, pool_size=4) for _ in range(2)]
+    dispatchers = [WebhookDispatcher(service.engine) for service in workers]
+    failures: list[str] = []
+    emitting = threading.Event()
+    emitting.set()
+
+    def dispatch(dispatcher: WebhookDispatcher) -> None:
+        while emitting.is_set():
+            try:
+                dispatcher.run_once(clock.now(), batch=7)
+            except Exception as error:  # what the server's loop would log
+                failures.append(repr(error))
+
+    try:
+        every = events.create_webhook(workers[0].engine, receiver.url, (), clock.now())[0]
+        refusals = events.create_webhook(
+            workers[0].engine, receiver.url + "/refused", ("charge_refused",), clock.now()
+        )[0]
+        threads = [threading.Thread(target=dispatch, args=(d,)) for d in dispatchers]
+        for thread in threads:
+            thread.start()
+        for index in range(60):
+            with workers[index % 2].engine.begin() as connection:
+                type_ = (events.EventType.CHARGE_REFUSED if index % 3 == 0
+                         else events.EventType.LOW_BALANCE)
+                events.emit(connection, type_, account_id=f"a{index}", payload={},
+                            now=clock.now())
+        emitting.clear()
+        for thread in threads:
+            thread.join()
+        for _ in range(3):  # what the loops had not reached when they stopped
+            for dispatcher in dispatchers:
+                dispatcher.run_once(clock.now())
+        assert failures == []
+        listed = events.list_events(workers[0].engine, account_id=None, after=None, limit=500)
+        expected = sorted([(every.url, e["id"]) for e in listed]
+                          + [(refusals.url, e["id"]) for e in listed
+                             if e["type"] == "charge_refused"])
+        received = sorted(
+            (receiver.url + path.removeprefix("/hook"), json.loads(body)["id"])
+            for path, (_, body) in zip(receiver.paths, receiver.received, strict=True)
+        )
+        assert len(expected) == 80
+        assert received == expected
+        assert events.delivery_counts(workers[0].engine) == {"delivered": 80}
+    finally:
+        for dispatcher in dispatchers:
+            dispatcher.close()
+        for service in workers:
+            service.close()
+        receiver.stop()
+
+
+def test_a_webhook_gets_the_events_of_its_types_while_active(
+    credits: gencredits.Gencredits, clock: ManualClock
+) -> None:
+    """Deliveries are written with their event: one per active webhook subscribed to its type,
+    none for a stopped webhook or another type, none for events before the webhook."""
+    engine = credits.engine
+
+    def emit(type_: events.EventType) -> None:
+        with engine.begin() as connection:
+            events.emit(connection, type_, account_id="fi", payload={}, now=clock.now())
+
+    emit(events.EventType.RENEWAL)  # before any webhook
+    every = events.create_webhook(engine, "http://127.0.0.1:9/every", (), clock.now())[0]
+    renewals = events.create_webhook(engine, "http://127.0.0.1:9/renewal", ("renewal",),
+                                     clock.now())[0]
+    emit(events.EventType.RENEWAL)
+    emit(events.EventType.LOW_BALANCE)
+    events.disable_webhook(engine, every.id)
+    emit(events.EventType.RENEWAL)
+    assert events.delivery_counts(engine) == {"pending": 4}  # every: 2, renewals: 2
+    active = {hook.id: hook.active for hook in events.list_webhooks(engine)}
+    assert active == {every.id: False, renewals.id: True}
+    assert renewals.event_types == ("renewal",)
+
+
+def test_claims_a_pass_has_no_time_to_use_are_given_back(
+    credits: gencredits.Gencredits, clock: ManualClock
+) -> None:
+    """A pass out of sending time (slow receivers) sends nothing more and hands its remaining
+    claims back at once, rather than leave them to run out while it might still send them: the
+    next pass, on any server, sends each delivery once."""
+    receiver = Receiver(failures=0)
+    hurried = WebhookDispatcher(credits.engine, sending_seconds=0)
+    patient = WebhookDispatcher(credits.engine)
+    try:
+        events.create_webhook(credits.engine, receiver.url, (), clock.now())
+        for index in range(3):
+            with credits.engine.begin() as connection:
+                events.emit(connection, events.EventType.RENEWAL, account_id=f"g{index}",
+                            payload={}, now=clock.now())
+        assert hurried.run_once(clock.now())["sent"] == 0
+        assert patient.run_once(clock.now())["sent"] == 3  # not waiting for the claims to end
+        assert patient.run_once(clock.now() + timedelta(hours=1))["sent"] == 0
+        assert len(receiver.received) == 3
+    finally:
+        hurried.close()
+        patient.close()
+        receiver.stop()

@@ -1,11 +1,15 @@
-"""Events and webhooks: an outbox written with the change, delivered at least once.
+"""Events and webhooks: an outbox written with the change, delivered and listed in full.
 
 Events (``low_balance``, ``credits_exhausted``, ``charge_refused``, ``renewal``,
-``hold_expired``) are inserted by :func:`emit` inside the unit of work that causes them, so an
-event exists exactly when its change committed. :class:`WebhookDispatcher` then queues a
-delivery per webhook and event, claims due deliveries (so several servers never send one at
-once), POSTs them signed with HMAC-SHA256, and retries failures with exponential backoff.
-Receivers deduplicate by the ``id`` in the body (also in the ``Gencredits-Event-Id`` header).
+``hold_expired``) are inserted by :func:`emit` inside the unit of work that causes them, with a
+pending delivery per active webhook subscribed to their type, so an event and its deliveries
+exist exactly when its change committed. Once committed, an event is given its ``sequence``: its
+place in commit order (store/event_queries.py says why ids are not that), the cursor pollers of
+:func:`list_events` pass as ``after``; a poll or a dispatcher pass numbers the events waiting.
+:class:`WebhookDispatcher` claims due deliveries (several servers skip each other's claims and
+never send one at once), POSTs them signed with HMAC-SHA256, and retries failures with
+exponential backoff. Receivers deduplicate by the ``id`` in the body (also in the
+``Gencredits-Event-Id`` header): a server that dies between a POST and its record sends again.
 
 Signature: header ``Gencredits-Signature: t=<unix seconds>,v1=<hex>`` where ``<hex>`` is
 HMAC-SHA256(secret, ``<t>.<raw body>``) — verify it and reject stale timestamps.
@@ -25,18 +29,23 @@ from enum import StrEnum
 from typing import Any
 
 import httpx
-from sqlalchemy import Connection, Engine, and_, insert, or_, select, update
+from sqlalchemy import Connection, Engine
 
 from gencredits.domain import limits
 from gencredits.domain.errors import InvalidRequest, NotFound
+from gencredits.store import event_queries
 from gencredits.store.engine import read_transaction, write_transaction
-from gencredits.store.tables import events, webhook_deliveries, webhooks
 
 MAX_DELIVERY_ATTEMPTS = 12  # about a day of backoff: 10 s doubling, capped at 6 h
 FIRST_RETRY_SECONDS = 10
 MAX_RETRY_SECONDS = 6 * 60 * 60
 CLAIM_SECONDS = 60
 SEND_TIMEOUT_SECONDS = 5.0
+# A pass stops sending (and gives its other claims back) this long after claiming, so that
+# its last send ends before the claims run out and another server could claim them too.
+SENDING_SECONDS = CLAIM_SECONDS - 2 * SEND_TIMEOUT_SECONDS
+NUMBERING_BATCH = 1_000  # events numbered per transaction
+MAX_NUMBERING_ROUNDS = 10  # per call: a poll never numbers more than 10,000 events
 
 
 class EventType(StrEnum):
@@ -56,11 +65,9 @@ def emit(
     now: datetime,
 ) -> str:
     event_id = "evt_" + uuid.uuid4().hex
-    connection.execute(
-        insert(events).values(
-            event_id=event_id, account_id=account_id, type=type_.value, payload=payload,
-            created_at=now,
-        )
+    event_queries.insert_event(
+        connection, event_id=event_id, account_id=account_id, type_=type_.value,
+        payload=payload, now=now,
     )
     return event_id
 
@@ -68,7 +75,7 @@ def emit(
 def event_body(row: Any) -> dict[str, Any]:
     return {
         "id": row["event_id"],
-        "sequence": row["id"],
+        "sequence": row["position"],
         "type": row["type"],
         "account_id": row["account_id"],
         "created_at": row["created_at"].isoformat(),
@@ -76,20 +83,34 @@ def event_body(row: Any) -> dict[str, Any]:
     }
 
 
+def number_events(engine: Engine, *, batch: int = NUMBERING_BATCH) -> int:
+    """Give committed events their place in commit order (cheap when none waits); returns how
+    many were numbered."""
+    with read_transaction(engine) as connection:
+        if not event_queries.has_unnumbered_events(connection):
+            return 0
+    numbered = 0
+    for _ in range(MAX_NUMBERING_ROUNDS):
+        with write_transaction(engine) as connection:
+            done = event_queries.number_events(connection, batch=batch)
+        numbered += done
+        if done < batch:
+            break
+    return numbered
+
+
 def list_events(
     engine: Engine, *, account_id: str | None, after: int | None, limit: int,
     types: tuple[str, ...] = (),
 ) -> list[dict[str, Any]]:
-    """Events oldest first after the ``after`` sequence number (a cursor for polling)."""
+    """Events in commit order after the ``after`` sequence number (a cursor for polling):
+    an event committed later never takes a place before one already listed."""
     if not 1 <= limit <= limits.MAX_PAGE_SIZE:
         raise InvalidRequest(f"limit must be between 1 and {limits.MAX_PAGE_SIZE}", field="limit")
-    statement = select(events).order_by(events.c.id).limit(limit)
-    if account_id is not None:
-        statement = statement.where(events.c.account_id == account_id)
-    if after is not None:
-        statement = statement.where(events.c.id > after)
-    if types:
-        statement = statement.where(events.c.type.in_(types))
+    number_events(engine)
+    statement = event_queries.select_events(
+        account_id=account_id, after=after, limit=limit, types=types
+    )
     with read_transaction(engine) as connection:
         return [event_body(row) for row in connection.execute(statement).mappings()]
 
@@ -123,30 +144,23 @@ def create_webhook(
     webhook_id = "wh_" + secrets.token_hex(8)
     secret = "whsec_" + secrets.token_urlsafe(24)
     with write_transaction(engine) as connection:
-        latest = connection.execute(select(events.c.id).order_by(events.c.id.desc()).limit(1))
-        cursor = latest.scalar_one_or_none() or 0
-        connection.execute(
-            insert(webhooks).values(
-                id=webhook_id, url=url, secret=secret, event_types=sorted(event_types),
-                active=True, cursor_event_id=cursor, created_at=now,
-            )
+        event_queries.insert_webhook(
+            connection, webhook_id=webhook_id, url=url, secret=secret,
+            event_types=sorted(event_types), now=now,
         )
     return Webhook(webhook_id, url, tuple(sorted(event_types)), True, now), secret
 
 
 def list_webhooks(engine: Engine) -> list[Webhook]:
     with read_transaction(engine) as connection:
-        rows = connection.execute(select(webhooks).order_by(webhooks.c.created_at)).mappings()
-        return [Webhook(r["id"], r["url"], tuple(r["event_types"]), r["active"], r["created_at"])
-                for r in rows]
+        rows = event_queries.webhook_rows(connection)
+    return [Webhook(r["id"], r["url"], tuple(r["event_types"]), r["active"], r["created_at"])
+            for r in rows]
 
 
 def disable_webhook(engine: Engine, webhook_id: str) -> None:
     with write_transaction(engine) as connection:
-        result = connection.execute(
-            update(webhooks).where(webhooks.c.id == webhook_id).values(active=False)
-        )
-        if not result.rowcount:
+        if not event_queries.deactivate_webhook(connection, webhook_id):
             raise NotFound("webhook", webhook_id, field="webhook_id")
 
 
@@ -160,95 +174,45 @@ def retry_delay_seconds(attempts: int) -> int:
 
 
 class WebhookDispatcher:
-    """Queues and sends deliveries; call :meth:`run_once` on a schedule (the server does)."""
+    """Numbers events and sends due deliveries; call :meth:`run_once` on a schedule (the server
+    does, on every worker: they claim deliveries without colliding)."""
 
-    def __init__(self, engine: Engine, *, transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(
+        self, engine: Engine, *, transport: httpx.BaseTransport | None = None,
+        sending_seconds: float = SENDING_SECONDS,
+    ) -> None:
         self.engine = engine
+        self.sending_seconds = sending_seconds
         self.client = httpx.Client(timeout=SEND_TIMEOUT_SECONDS, transport=transport)
 
     def close(self) -> None:
         self.client.close()
 
     def run_once(self, now: datetime, *, batch: int = 100) -> dict[str, int]:
-        queued = self.queue(now, batch=batch)
+        # Deliveries wait for their event's number: the body carries it as ``sequence``.
+        numbered = number_events(self.engine)
         sent = failed = 0
-        for delivery in self.claim(now, batch=batch):
+        started = time.monotonic()
+        claimed = self.claim(now, batch=batch)
+        for index, delivery in enumerate(claimed):
+            if time.monotonic() - started >= self.sending_seconds:
+                # The claims run out before slow receivers let us finish: hand the rest back
+                # rather than let another server claim and send them too.
+                with write_transaction(self.engine) as connection:
+                    event_queries.release_claims(
+                        connection, [d["delivery_id"] for d in claimed[index:]]
+                    )
+                break
             if self.send(delivery, now):
                 sent += 1
             else:
                 failed += 1
-        return {"queued": queued, "sent": sent, "failed": failed}
-
-    def queue(self, now: datetime, *, batch: int) -> int:
-        """Create deliveries for events newer than each webhook's cursor."""
-        queued = 0
-        with write_transaction(self.engine) as connection:
-            hooks = list(connection.execute(
-                select(webhooks).where(webhooks.c.active.is_(True))
-            ).mappings())
-            for hook in hooks:
-                statement = (
-                    select(events.c.id, events.c.type)
-                    .where(events.c.id > hook["cursor_event_id"])
-                    .order_by(events.c.id)
-                    .limit(batch)
-                )
-                rows = connection.execute(statement).all()
-                if not rows:
-                    continue
-                wanted = set(hook["event_types"])
-                for event_id, type_ in rows:
-                    if wanted and type_ not in wanted:
-                        continue
-                    connection.execute(insert(webhook_deliveries).values(
-                        webhook_id=hook["id"], event_id=event_id, status="pending", attempts=0,
-                        next_attempt_at=now, claimed_until=None,
-                    ))
-                    queued += 1
-                connection.execute(
-                    update(webhooks).where(webhooks.c.id == hook["id"],
-                                           webhooks.c.cursor_event_id == hook["cursor_event_id"])
-                    .values(cursor_event_id=rows[-1][0])
-                )
-        return queued
+        return {"numbered": numbered, "sent": sent, "failed": failed}
 
     def claim(self, now: datetime, *, batch: int) -> list[dict[str, Any]]:
-        claimed: list[dict[str, Any]] = []
         until = now + timedelta(seconds=CLAIM_SECONDS)
         with write_transaction(self.engine) as connection:
-            due = connection.execute(
-                select(webhook_deliveries.c.id)
-                .where(
-                    webhook_deliveries.c.status == "pending",
-                    webhook_deliveries.c.next_attempt_at <= now,
-                    or_(webhook_deliveries.c.claimed_until.is_(None),
-                        webhook_deliveries.c.claimed_until < now),
-                )
-                .order_by(webhook_deliveries.c.next_attempt_at, webhook_deliveries.c.id)
-                .limit(batch)
-            ).scalars().all()
-            for delivery_id in due:
-                result = connection.execute(
-                    update(webhook_deliveries)
-                    .where(webhook_deliveries.c.id == delivery_id,
-                           or_(webhook_deliveries.c.claimed_until.is_(None),
-                               webhook_deliveries.c.claimed_until < now))
-                    .values(claimed_until=until)
-                )
-                if result.rowcount:
-                    row = connection.execute(
-                        select(
-                            webhook_deliveries.c.attempts, webhooks.c.url, webhooks.c.secret,
-                            events.c.id, events.c.event_id, events.c.type, events.c.account_id,
-                            events.c.payload, events.c.created_at,
-                        )
-                        .select_from(webhook_deliveries)
-                        .join(webhooks, webhooks.c.id == webhook_deliveries.c.webhook_id)
-                        .join(events, events.c.id == webhook_deliveries.c.event_id)
-                        .where(webhook_deliveries.c.id == delivery_id)
-                    ).mappings().one()
-                    claimed.append(dict(row) | {"delivery_id": delivery_id})
-        return claimed
+            return event_queries.claim_deliveries(connection, now=now, until=until, batch=batch)
 
     def send(self, delivery: dict[str, Any], now: datetime) -> bool:
         body = json.dumps(event_body(delivery), separators=(",", ":")).encode()
@@ -275,19 +239,11 @@ class WebhookDispatcher:
         else:
             values |= {"next_attempt_at": now + timedelta(seconds=retry_delay_seconds(attempts))}
         with write_transaction(self.engine) as connection:
-            connection.execute(
-                update(webhook_deliveries)
-                .where(and_(webhook_deliveries.c.id == delivery["delivery_id"]))
-                .values(**values)
-            )
+            event_queries.finish_delivery(connection, delivery["delivery_id"], values)
         return error is None
 
 
 def delivery_counts(engine: Engine) -> dict[str, int]:
-    from sqlalchemy import func
-
+    """Deliveries by status (pending, delivered, failed)."""
     with read_transaction(engine) as connection:
-        rows = connection.execute(
-            select(webhook_deliveries.c.status, func.count()).group_by(webhook_deliveries.c.status)
-        ).all()
-    return {status: int(count) for status, count in rows}
+        return event_queries.delivery_counts(connection)

@@ -348,8 +348,16 @@ events = Table(
     Column("type", String(32), nullable=False),
     Column("payload", JSON, nullable=False),
     Column("created_at", utc(), nullable=False),
+    # The event's place in commit order, the cursor pollers pass as ``after``: NULL until the
+    # sequencer (store/event_queries.py) numbers it after its transaction committed. Ids come
+    # from a sequence and become visible out of commit order on PostgreSQL; positions do not.
+    Column("position", BigInteger, nullable=True),
 )
-Index("ix_events_account", events.c.account_id, events.c.id)
+Index("ix_events_position", events.c.position, unique=True)
+Index("ix_events_account", events.c.account_id, events.c.position)
+# Events not yet numbered: few, found at once by the sequencer and by a poll's check.
+Index("ix_events_unnumbered", events.c.id,
+      sqlite_where=events.c.position.is_(None), postgresql_where=events.c.position.is_(None))
 
 webhooks = Table(
     "webhooks",
@@ -359,8 +367,6 @@ webhooks = Table(
     Column("secret", String(100), nullable=False),
     Column("event_types", JSON, nullable=False),
     Column("active", Boolean, nullable=False),
-    # Events with ids up to this one have deliveries queued for this webhook.
-    Column("cursor_event_id", BigInteger, nullable=False),
     Column("created_at", utc(), nullable=False),
 )
 
@@ -373,6 +379,7 @@ webhook_deliveries = Table(
     Column("status", String(16), nullable=False),
     Column("attempts", Integer, nullable=False),
     Column("next_attempt_at", utc(), nullable=False),
+    # Written by the event's own transaction, one per active webhook subscribed to its type.
     # A sender claims a delivery until this moment, so two servers never send it at once.
     Column("claimed_until", utc(), nullable=True),
     Column("last_error", Text, nullable=True),

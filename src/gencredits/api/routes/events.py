@@ -17,7 +17,8 @@ router = checked_router(prefix="/v1", tags=["events"])
 
 class EventOut(Out):
     id: str
-    sequence: int
+    sequence: int = Field(description="The event's place in commit order: pass the last one "
+                          "seen as `after` to poll for what came next.")
     type: str
     account_id: str | None
     created_at: str
@@ -49,7 +50,7 @@ class NewWebhookOut(WebhookOut):
 
 
 @router.get("/events", response_model=EventPageOut,
-            summary="Events oldest first after a cursor (account keys see their own)")
+            summary="Events in commit order after a cursor (account keys see their own)")
 def list_events(
     credits: Service,
     caller: Caller,
