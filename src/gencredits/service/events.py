@@ -29,6 +29,7 @@ from sqlalchemy import Connection, Engine, and_, insert, or_, select, update
 
 from gencredits.domain import limits
 from gencredits.domain.errors import InvalidRequest, NotFound
+from gencredits.service.mutation import Mutation, claim_once, operator_scope
 from gencredits.store.engine import read_transaction, write_transaction
 from gencredits.store.tables import events, webhook_deliveries, webhooks
 
@@ -108,9 +109,15 @@ class Webhook:
 
 
 def create_webhook(
-    engine: Engine, url: str, event_types: tuple[str, ...], now: datetime
+    engine: Engine,
+    url: str,
+    event_types: tuple[str, ...],
+    now: datetime,
+    *,
+    idempotency_key: str | None = None,
 ) -> tuple[Webhook, str]:
-    """A webhook for future events; returns it and its signing secret (shown once)."""
+    """A webhook for future events; returns it and its signing secret (shown once, and again
+    to a replay of ``idempotency_key`` while the key is kept)."""
     if not url.startswith(("http://", "https://")) or len(url) > 2000:
         raise InvalidRequest("a webhook url starts with http:// or https://", field="url")
     known = {t.value for t in EventType}
@@ -120,18 +127,40 @@ def create_webhook(
                 f"unknown event type {type_!r} (types: {', '.join(sorted(known))})",
                 field="event_types",
             )
+    mutation = Mutation(
+        scope=operator_scope("create_webhook"), key=idempotency_key,
+        operation="create_webhook", payload={"url": url, "event_types": sorted(event_types)},
+        encode=_webhook_document, decode=_webhook_from_document,
+    )
+    with write_transaction(engine) as connection:
+        return claim_once(connection, mutation, now,
+                          lambda: _insert_webhook(connection, url, event_types, now))
+
+
+def _insert_webhook(
+    connection: Connection, url: str, event_types: tuple[str, ...], now: datetime
+) -> tuple[Webhook, str]:
     webhook_id = "wh_" + secrets.token_hex(8)
     secret = "whsec_" + secrets.token_urlsafe(24)
-    with write_transaction(engine) as connection:
-        latest = connection.execute(select(events.c.id).order_by(events.c.id.desc()).limit(1))
-        cursor = latest.scalar_one_or_none() or 0
-        connection.execute(
-            insert(webhooks).values(
-                id=webhook_id, url=url, secret=secret, event_types=sorted(event_types),
-                active=True, cursor_event_id=cursor, created_at=now,
-            )
+    latest = connection.execute(select(events.c.id).order_by(events.c.id.desc()).limit(1))
+    cursor = latest.scalar_one_or_none() or 0
+    connection.execute(
+        insert(webhooks).values(
+            id=webhook_id, url=url, secret=secret, event_types=sorted(event_types),
+            active=True, cursor_event_id=cursor, created_at=now,
         )
+    )
     return Webhook(webhook_id, url, tuple(sorted(event_types)), True, now), secret
+
+
+def _webhook_document(created: tuple[Webhook, str]) -> dict[str, Any]:
+    return {"webhook": created[0].as_dict(), "secret": created[1]}
+
+
+def _webhook_from_document(data: dict[str, Any]) -> tuple[Webhook, str]:
+    hook = data["webhook"]
+    return (Webhook(hook["id"], hook["url"], tuple(hook["event_types"]), hook["active"],
+                    datetime.fromisoformat(hook["created_at"])), str(data["secret"]))
 
 
 def list_webhooks(engine: Engine) -> list[Webhook]:
@@ -141,13 +170,24 @@ def list_webhooks(engine: Engine) -> list[Webhook]:
                 for r in rows]
 
 
-def disable_webhook(engine: Engine, webhook_id: str) -> None:
+def disable_webhook(
+    engine: Engine, webhook_id: str, now: datetime, *, idempotency_key: str | None = None
+) -> None:
+    mutation: Mutation[None] = Mutation(
+        scope=operator_scope("disable_webhook"), key=idempotency_key,
+        operation="disable_webhook", payload={"webhook_id": webhook_id},
+        encode=lambda _: {}, decode=lambda _: None,
+    )
     with write_transaction(engine) as connection:
-        result = connection.execute(
-            update(webhooks).where(webhooks.c.id == webhook_id).values(active=False)
-        )
-        if not result.rowcount:
-            raise NotFound("webhook", webhook_id, field="webhook_id")
+        claim_once(connection, mutation, now, lambda: _disable(connection, webhook_id))
+
+
+def _disable(connection: Connection, webhook_id: str) -> None:
+    result = connection.execute(
+        update(webhooks).where(webhooks.c.id == webhook_id).values(active=False)
+    )
+    if not result.rowcount:
+        raise NotFound("webhook", webhook_id, field="webhook_id")
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
