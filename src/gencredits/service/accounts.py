@@ -21,7 +21,7 @@ from gencredits.domain.ledger import AccountKind, EntryKind, HoldStatus
 from gencredits.domain.plans import Plan, PlanChange, classify_change
 from gencredits.service.book import FAR_FUTURE_EVENT, AccountBook
 from gencredits.service.context import Context
-from gencredits.service.idempotency import check_key, run_once
+from gencredits.service.idempotency import check_key
 from gencredits.service.mutation import Mutation, claim_once
 from gencredits.service.timeline import start_cycle
 from gencredits.store import queries
@@ -275,41 +275,31 @@ def change_plan(
     allowance); downgrades wait for the next renewal; choosing the current plan again cancels
     a pending downgrade. No sequence of changes grants one cycle twice."""
     check_key(idempotency_key)
-    now = ctx.now()
-    with ctx.unit_of_work() as connection:
+
+    def perform(connection: Connection, account: AccountRow, now: datetime) -> PlanChangeResult:
         # as the database has them (another process may have just defined or redefined one):
         # an upgrade grants the target's allowance at once
         plans = ctx.all_plans(connection, fresh=True)
         target = plans.get(plan_id)
-        account = ctx.open_account(connection, account_id, now)
+        current = plans.get(account.plan_id)
+        pending = plans.get(account.pending_plan_id) if account.pending_plan_id else None
+        change = classify_change(current, pending, target)
+        if change is PlanChange.UPGRADE:
+            book = AccountBook(connection, account, now, actor, spending=False)
+            _end_allowance_now(book, account)
+            start_cycle(connection, book.save(), target, anchor=now, index=0, now=now, actor=actor)
+        elif change is PlanChange.DOWNGRADE:
+            queries.update_account(connection, account_id, pending_plan_id=target.id)
+        elif change is PlanChange.CANCEL_DOWNGRADE:
+            queries.update_account(connection, account_id, pending_plan_id=None)
+        return PlanChangeResult(change, account_view(connection, account_id))
 
-        def perform() -> PlanChangeResult:
-            current = plans.get(account.plan_id)
-            pending = plans.get(account.pending_plan_id) if account.pending_plan_id else None
-            change = classify_change(current, pending, target)
-            if change is PlanChange.UPGRADE:
-                book = AccountBook(connection, account, now, actor, spending=False)
-                _end_allowance_now(book, account)
-                start_cycle(
-                    connection, book.save(), target, anchor=now, index=0, now=now, actor=actor
-                )
-            elif change is PlanChange.DOWNGRADE:
-                queries.update_account(connection, account_id, pending_plan_id=target.id)
-            elif change is PlanChange.CANCEL_DOWNGRADE:
-                queries.update_account(connection, account_id, pending_plan_id=None)
-            return PlanChangeResult(change, account_view(connection, account_id))
-
-        return run_once(
-            connection,
-            scope=account_id,
-            key=idempotency_key,
-            operation="change_plan",
-            payload={"plan": plan_id},
-            now=now,
-            perform=perform,
-            encode=PlanChangeResult.as_dict,
-            decode=PlanChangeResult.from_dict,
-        )
+    mutation = Mutation(
+        scope=account_id, key=idempotency_key, operation="change_plan",
+        payload={"plan": plan_id},
+        encode=PlanChangeResult.as_dict, decode=PlanChangeResult.from_dict,
+    )
+    return ctx.account_mutation(account_id, mutation, perform)
 
 
 def _end_allowance_now(book: AccountBook, account: AccountRow) -> None:
