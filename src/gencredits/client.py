@@ -354,11 +354,14 @@ class Client:
         return [AccountView.from_dict(item) for item in data["accounts"]]
 
     def set_members(
-        self, account_id: str, *, add: Sequence[str] = (), remove: Sequence[str] = ()
+        self, account_id: str, *, add: Sequence[str] = (), remove: Sequence[str] = (),
+        idempotency_key: str | None = None,
     ) -> AccountView:
-        data = self._call("POST", f"/v1/accounts/{_segment(account_id)}/members",
-                          body={"add": list(add), "remove": list(remove)})
-        return AccountView.from_dict(data)
+        view: AccountView = self._mutate(
+            f"/v1/accounts/{_segment(account_id)}/members",
+            {"add": list(add), "remove": list(remove)}, idempotency_key, AccountView.from_dict,
+        )
+        return view
 
     def change_plan(
         self, account_id: str, plan: str, *, idempotency_key: str | None = None
@@ -369,9 +372,12 @@ class Client:
         )
         return result
 
-    def set_project_cap(self, account_id: str, project: str, cap_credits: int | None) -> None:
+    def set_project_cap(
+        self, account_id: str, project: str, cap_credits: int | None,
+        *, idempotency_key: str | None = None,
+    ) -> None:
         self._call("PUT", f"/v1/accounts/{_segment(account_id)}/projects/{_segment(project)}/cap",
-                   body={"cap": cap_credits})
+                   body={"cap": cap_credits}, mutation=True, idempotency_key=idempotency_key)
 
     # --- moving credits ------------------------------------------------------------------------
 

@@ -207,7 +207,23 @@ async def idempotency_key(
     return idempotency_key
 
 
+async def optional_idempotency_key(
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=limits.MAX_IDEMPOTENCY_KEY_LENGTH,
+            description="A replay with this key returns the first result and changes nothing.",
+        ),
+    ] = None,
+) -> str | None:
+    return idempotency_key
+
+
 Caller = Annotated[Principal, Depends(principal)]
 Operator = Annotated[Principal, Depends(operator)]
 Service = Annotated[Gencredits, Depends(service)]
 IdempotencyKey = Annotated[str, Depends(idempotency_key)]
+# Operator edits that wrote no ledger entry took no key before; it stays optional on them.
+OptionalIdempotencyKey = Annotated[str | None, Depends(optional_idempotency_key)]

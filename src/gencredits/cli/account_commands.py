@@ -118,13 +118,15 @@ def set_members(
     remove: Annotated[
         list[str] | None, typer.Option("--remove", help="Remove a member (repeatable).")
     ] = None,
+    key: KeyOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Add or remove members of a shared pool."""
     with service() as credits:
         if not add and not remove:
             raise InvalidRequest("give --add or --remove members", field="members")
-        account = credits.set_members(account_id, add=tuple(add or ()), remove=tuple(remove or ()))
+        account = credits.set_members(account_id, add=tuple(add or ()), remove=tuple(remove or ()),
+                                      idempotency_key=key)
     _show(as_json, account)
 
 
@@ -135,6 +137,7 @@ def set_cap(
         str | None, typer.Argument(metavar="CREDITS", help="Credits the project may spend a cycle.")
     ] = None,
     remove: Annotated[bool, typer.Option("--remove", help="Remove the project's cap.")] = False,
+    key: KeyOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Cap what a project may spend per billing cycle, or remove the cap."""
@@ -142,7 +145,7 @@ def set_cap(
         if (cap is None) == (not remove):
             raise InvalidRequest("give either a cap in credits or --remove", field="cap")
         cap_credits = None if cap is None else parse_credits(cap, field="cap")
-        credits.set_project_cap(account_id, project, cap_credits)
+        credits.set_project_cap(account_id, project, cap_credits, idempotency_key=key)
     document = {"account_id": account_id, "project": project, "cap": cap_credits}
     emit(
         as_json,

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from gencredits.cli.inputs import JsonOption, parse_moment, service
+from gencredits.cli.inputs import JsonOption, KeyOption, parse_moment, service
 from gencredits.cli.output import console, emit
 from gencredits.cli.views import entry_table, explain, history_table
 from gencredits.domain import limits
@@ -100,10 +100,10 @@ def show_entry(
     emit(as_json, lambda: entry.as_dict() | {"explanation": explanation}, render)
 
 
-def renew(as_json: JsonOption = False) -> None:
+def renew(key: KeyOption = None, as_json: JsonOption = False) -> None:
     """The sweep: renew cycles and expire grants and holds on every account that is due."""
     with service() as credits:
-        result = credits.renew()
+        result = credits.renew(idempotency_key=key)
     emit(
         as_json,
         result.as_dict,
@@ -136,11 +136,12 @@ def verify(as_json: JsonOption = False) -> None:
 
 def topups(
     state: Annotated[Switch, typer.Argument(metavar="on|off", help="Allow top-up grants or not.")],
+    key: KeyOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """The operator switch for top-up packs (off by default)."""
     with service() as credits:
-        credits.set_topups_enabled(state is Switch.ON)
+        credits.set_topups_enabled(state is Switch.ON, idempotency_key=key)
     emit(
         as_json,
         lambda: {"topups_enabled": state is Switch.ON},

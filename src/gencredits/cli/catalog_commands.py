@@ -19,6 +19,7 @@ from gencredits.cli.inputs import (
     CountOption,
     FileOption,
     JsonOption,
+    KeyOption,
     ModelArgument,
     OutputsOption,
     QualityOption,
@@ -111,6 +112,7 @@ def set_price(
     credits_text: Annotated[
         str, typer.Argument(metavar="CREDITS", help="New credits per output, e.g. 6 or 4.5.")
     ],
+    key: KeyOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Change a flat-priced model's credits per output; publishes a new price version."""
@@ -125,7 +127,8 @@ def set_price(
         old_price = entry.rule.credits_per_output
         new_rule = FlatRule(_rate(credits_text), unit=entry.rule.unit)
         published = credits.put_catalog_entry(
-            replace(entry, rule=new_rule), note=f"set-price {model_id} {credits_text}"
+            replace(entry, rule=new_rule), note=f"set-price {model_id} {credits_text}",
+            idempotency_key=key,
         )
     document = {
         "model": model_id,

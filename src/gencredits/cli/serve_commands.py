@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from gencredits.cli.advice_commands import seed_with_progress
+from gencredits.cli.inputs import KeyOption
 from gencredits.cli.output import console, emit, refusals
 from gencredits.service import keys
 from gencredits.service.demo import has_accounts
@@ -114,13 +115,15 @@ def create_key(
     account: Annotated[
         str | None, typer.Option(help="An account key for this account (default: operator key).")
     ] = None,
+    idempotency_key: KeyOption = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Create an API key; its secret is printed once and stored only as a hash."""
+    """Create an API key; its secret is printed once and stored only as a hash (and with
+    ``--key``, kept with the key so that a retry prints the same key)."""
     with refusals():
         credits = open_service()
         key, secret = keys.create_key(credits.engine, account_id=account, name=name,
-                                      now=credits.clock.now())
+                                      now=credits.clock.now(), idempotency_key=idempotency_key)
     emit(as_json, lambda: key.as_dict() | {"secret": secret},
          lambda: console.print(f"{key.id}  {'operator' if key.is_operator else key.account_id}\n"
                                f"{secret}", highlight=False, soft_wrap=True))
@@ -139,10 +142,15 @@ def list_keys(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     emit(as_json, lambda: [k.as_dict() for k in found], render)
 
 
-def revoke_key(key_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def revoke_key(
+    key_id: str,
+    idempotency_key: KeyOption = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
     """Revoke an API key at once, in every server process on this SQLite database (on
     PostgreSQL, a server with GENCREDITS_KEY_CACHE_SECONDS set may take it that long)."""
     with refusals():
         credits = open_service()
-        key = keys.revoke_key(credits.engine, key_id, credits.clock.now())
+        key = keys.revoke_key(credits.engine, key_id, credits.clock.now(),
+                              idempotency_key=idempotency_key)
     emit(as_json, key.as_dict, lambda: console.print(f"revoked {key.id}"))

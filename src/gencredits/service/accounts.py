@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select
+from sqlalchemy import Connection, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from gencredits.domain import limits
@@ -21,12 +21,13 @@ from gencredits.domain.ledger import AccountKind, EntryKind, HoldStatus
 from gencredits.domain.plans import Plan, PlanChange, classify_change
 from gencredits.service.book import FAR_FUTURE_EVENT, AccountBook
 from gencredits.service.context import Context
-from gencredits.service.idempotency import check_key, run_once
+from gencredits.service.idempotency import check_key
+from gencredits.service.mutation import Mutation, claim_once
 from gencredits.service.timeline import start_cycle
 from gencredits.store import queries
 from gencredits.store.engine import read_transaction
 from gencredits.store.queries import AccountRow
-from gencredits.store.tables import account_members, accounts, grants, holds, project_caps
+from gencredits.store.tables import account_members, accounts, grants, holds
 
 ACCOUNT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,63}$")
 
@@ -115,7 +116,7 @@ def create_account(
     plans = ctx.all_plans(fresh=True)  # its first allowance as the plan stands now
     plan = plans.get(plan_id or plans.default_plan_id)
     for member in members:
-        _check_member(member)
+        check_member(member)
     payload = {
         "account_id": requested_id,
         "name": name,
@@ -177,17 +178,17 @@ def _open(
             start_cycle(connection, account, plan, anchor=now, index=0, now=now, actor=actor)
             return account_view(connection, account_id)
 
-        return run_once(
-            connection,
+        # No row to lock yet: the key is claimed first, so a concurrent twin waits on it and
+        # replays this answer (it used to read the key, then find the account: a 409).
+        mutation = Mutation(
             scope="accounts",  # opening accounts is the operator's; one key space for it
             key=idempotency_key,
             operation="create_account",
             payload=payload,
-            now=now,
-            perform=perform,
             encode=AccountView.as_dict,
             decode=AccountView.from_dict,
         )
+        return claim_once(connection, mutation, now, perform)
 
 
 def get_account(ctx: Context, account_id: str) -> AccountView:
@@ -254,39 +255,6 @@ def list_accounts(ctx: Context, *, after: str | None, limit: int) -> list[Accoun
         return [account_view(connection, account_id) for account_id in ids]
 
 
-def set_members(
-    ctx: Context, account_id: str, *, add: tuple[str, ...], remove: tuple[str, ...], actor: str
-) -> AccountView:
-    for member in (*add, *remove):
-        _check_member(member)
-    now = ctx.now()
-    with ctx.unit_of_work() as connection:
-        ctx.open_account(connection, account_id, now)
-        if add:  # an account with members is a shared pool
-            queries.update_account(connection, account_id, kind=AccountKind.POOL.value)
-        existing = set(
-            connection.execute(
-                select(account_members.c.member_id).where(
-                    account_members.c.account_id == account_id
-                )
-            ).scalars()
-        )
-        for member in sorted(set(add) - existing):
-            connection.execute(
-                insert(account_members).values(
-                    account_id=account_id, member_id=member, role="member", added_at=now
-                )
-            )
-        if remove:
-            connection.execute(
-                delete(account_members).where(
-                    account_members.c.account_id == account_id,
-                    account_members.c.member_id.in_(remove),
-                )
-            )
-        return account_view(connection, account_id)
-
-
 @dataclass(frozen=True, slots=True)
 class PlanChangeResult:
     change: PlanChange
@@ -307,41 +275,31 @@ def change_plan(
     allowance); downgrades wait for the next renewal; choosing the current plan again cancels
     a pending downgrade. No sequence of changes grants one cycle twice."""
     check_key(idempotency_key)
-    now = ctx.now()
-    with ctx.unit_of_work() as connection:
+
+    def perform(connection: Connection, account: AccountRow, now: datetime) -> PlanChangeResult:
         # as the database has them (another process may have just defined or redefined one):
         # an upgrade grants the target's allowance at once
         plans = ctx.all_plans(connection, fresh=True)
         target = plans.get(plan_id)
-        account = ctx.open_account(connection, account_id, now)
+        current = plans.get(account.plan_id)
+        pending = plans.get(account.pending_plan_id) if account.pending_plan_id else None
+        change = classify_change(current, pending, target)
+        if change is PlanChange.UPGRADE:
+            book = AccountBook(connection, account, now, actor, spending=False)
+            _end_allowance_now(book, account)
+            start_cycle(connection, book.save(), target, anchor=now, index=0, now=now, actor=actor)
+        elif change is PlanChange.DOWNGRADE:
+            queries.update_account(connection, account_id, pending_plan_id=target.id)
+        elif change is PlanChange.CANCEL_DOWNGRADE:
+            queries.update_account(connection, account_id, pending_plan_id=None)
+        return PlanChangeResult(change, account_view(connection, account_id))
 
-        def perform() -> PlanChangeResult:
-            current = plans.get(account.plan_id)
-            pending = plans.get(account.pending_plan_id) if account.pending_plan_id else None
-            change = classify_change(current, pending, target)
-            if change is PlanChange.UPGRADE:
-                book = AccountBook(connection, account, now, actor, spending=False)
-                _end_allowance_now(book, account)
-                start_cycle(
-                    connection, book.save(), target, anchor=now, index=0, now=now, actor=actor
-                )
-            elif change is PlanChange.DOWNGRADE:
-                queries.update_account(connection, account_id, pending_plan_id=target.id)
-            elif change is PlanChange.CANCEL_DOWNGRADE:
-                queries.update_account(connection, account_id, pending_plan_id=None)
-            return PlanChangeResult(change, account_view(connection, account_id))
-
-        return run_once(
-            connection,
-            scope=account_id,
-            key=idempotency_key,
-            operation="change_plan",
-            payload={"plan": plan_id},
-            now=now,
-            perform=perform,
-            encode=PlanChangeResult.as_dict,
-            decode=PlanChangeResult.from_dict,
-        )
+    mutation = Mutation(
+        scope=account_id, key=idempotency_key, operation="change_plan",
+        payload={"plan": plan_id},
+        encode=PlanChangeResult.as_dict, decode=PlanChangeResult.from_dict,
+    )
+    return ctx.account_mutation(account_id, mutation, perform)
 
 
 def _end_allowance_now(book: AccountBook, account: AccountRow) -> None:
@@ -365,27 +323,6 @@ def _end_allowance_now(book: AccountBook, account: AccountRow) -> None:
             )
 
 
-def set_project_cap(ctx: Context, account_id: str, project: str, cap_credits: int | None) -> None:
-    """Cap what ``project`` may spend per cycle (``None`` removes the cap)."""
-    check_project(project)
-    if cap_credits is not None and not 0 <= cap_credits <= limits.MAX_AMOUNT_CREDITS:
-        raise InvalidRequest("a cap is a whole number of credits, 0 or more", field="cap")
-    now = ctx.now()
-    with ctx.unit_of_work() as connection:
-        ctx.open_account(connection, account_id, now)
-        connection.execute(
-            delete(project_caps).where(
-                project_caps.c.account_id == account_id, project_caps.c.project == project
-            )
-        )
-        if cap_credits is not None:
-            connection.execute(
-                insert(project_caps).values(
-                    account_id=account_id, project=project, cap_credits=cap_credits, updated_at=now
-                )
-            )
-
-
 def check_project(project: str | None) -> None:
     if project is not None and not 1 <= len(project) <= limits.MAX_LABEL_LENGTH:
         raise InvalidRequest(
@@ -393,7 +330,7 @@ def check_project(project: str | None) -> None:
         )
 
 
-def _check_member(member: str) -> None:
+def check_member(member: str) -> None:
     if not 1 <= len(member) <= limits.MAX_LABEL_LENGTH or not member.isprintable():
         raise InvalidRequest("a member id has 1 to 120 printable characters", field="members")
 

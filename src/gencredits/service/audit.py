@@ -10,13 +10,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 
 from gencredits.domain import limits
 from gencredits.domain.errors import InvalidRequest, NotFound
 from gencredits.domain.ledger import Entry, EntryKind, HoldStatus
 from gencredits.service.context import Context
-from gencredits.service.idempotency import purge_keys
+from gencredits.service.idempotency import purge_keys, replay_of
+from gencredits.service.mutation import Mutation, operator_scope
 from gencredits.store import queries
 from gencredits.store.engine import read_transaction
 from gencredits.store.queries import EntryFilter
@@ -89,12 +90,26 @@ class SweepResult:
         }
 
 
-def sweep(ctx: Context, *, batch_size: int = 200) -> SweepResult:
+def sweep(
+    ctx: Context, *, batch_size: int = 200, idempotency_key: str | None = None
+) -> SweepResult:
     """Renew cycles and expire grants and holds on every account that has something due.
 
     Safe to run from cron and from several servers at once: each account is locked while it
-    is brought up to date, and whoever comes second finds nothing left to do.
+    is brought up to date, and whoever comes second finds nothing left to do. The sweep spans
+    many transactions, so its key is claimed in the last one: a replay (even one that raced
+    the first through the accounts, changing nothing) gets the first sweep's figures.
     """
+    mutation = Mutation(
+        scope=operator_scope("renew"), key=idempotency_key, operation="renew", payload={},
+        encode=SweepResult.as_dict, decode=lambda data: SweepResult(**data),
+    )
+    if idempotency_key is not None:
+        with read_transaction(ctx.engine) as connection:
+            stored = replay_of(connection, scope=mutation.scope, key=idempotency_key,
+                               operation="renew", payload={}, decode=mutation.decode)
+        if stored is not None:
+            return stored
     now = ctx.now()
     checked = updated = 0
     after = ""
@@ -118,9 +133,11 @@ def sweep(ctx: Context, *, batch_size: int = 200) -> SweepResult:
                 if before is not None and after_row != before:
                     updated += 1
         after = due[-1]
-    with ctx.unit_of_work() as connection:
-        purged = purge_keys(connection, now)
-    return SweepResult(checked, updated, purged)
+
+    def finish(connection: Connection, now: datetime) -> SweepResult:
+        return SweepResult(checked, updated, purge_keys(connection, now))
+
+    return ctx.mutation(mutation, finish)
 
 
 @dataclass

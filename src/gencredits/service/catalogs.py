@@ -17,7 +17,12 @@ from sqlalchemy import Engine, func, insert, select
 from gencredits.domain import limits
 from gencredits.domain.catalog import Catalog, CatalogEntry
 from gencredits.domain.errors import InvalidRequest, NotFound
-from gencredits.store.catalog_document import catalog_from_document, catalog_to_document
+from gencredits.service.mutation import Mutation, claim_once, operator_scope
+from gencredits.store.catalog_document import (
+    catalog_from_document,
+    catalog_to_document,
+    entry_to_document,
+)
 from gencredits.store.engine import read_transaction, write_transaction
 from gencredits.store.tables import catalog_versions
 
@@ -95,28 +100,64 @@ class CatalogStore:
             )
         return self.at(version)
 
-    def publish(self, catalog: Catalog, *, actor: str, note: str, now: datetime) -> Catalog:
-        """Store ``catalog`` as the next version (its own version number is replaced)."""
+    def publish(
+        self,
+        catalog: Catalog,
+        *,
+        actor: str,
+        note: str,
+        now: datetime,
+        mutation: Mutation[int] | None = None,
+    ) -> Catalog:
+        """Store ``catalog`` as the next version (its own version number is replaced); with
+        a ``mutation`` (its idempotency key and request), a replay gets the version its key
+        published first and publishes nothing."""
+        claim = mutation or Mutation(
+            scope=operator_scope("publish_catalog"), key=None, operation="publish_catalog",
+            payload={}, encode=_version_document, decode=_version,
+        )
         with write_transaction(self._engine) as connection:
-            latest = connection.execute(select(func.max(catalog_versions.c.version))).scalar()
-            version = 1 if latest is None else int(latest) + 1
-            published = Catalog(version=version, entries=catalog.entries)
-            connection.execute(
-                insert(catalog_versions).values(
-                    version=version,
-                    document=catalog_to_document(published),
-                    created_at=now,
-                    actor=actor,
-                    note=note,
-                )
-            )
-        with self._lock:
-            self._versions[version] = published
-            self._current, self._checked_at = published, time.monotonic()
-        return published
+            published: list[Catalog] = []
 
-    def put_entry(self, entry: CatalogEntry, *, actor: str, note: str, now: datetime) -> Catalog:
-        return self.publish(self.current().with_entry(entry), actor=actor, note=note, now=now)
+            def perform() -> int:
+                latest = connection.execute(select(func.max(catalog_versions.c.version))).scalar()
+                version = 1 if latest is None else int(latest) + 1
+                published.append(Catalog(version=version, entries=catalog.entries))
+                connection.execute(
+                    insert(catalog_versions).values(
+                        version=version,
+                        document=catalog_to_document(published[0]),
+                        created_at=now,
+                        actor=actor,
+                        note=note,
+                    )
+                )
+                return version
+
+            version = claim_once(connection, claim, now, perform)
+        if not published:  # a replay: the version its key published
+            return self.at(version)
+        with self._lock:
+            self._versions[version] = published[0]
+            self._current, self._checked_at = published[0], time.monotonic()
+        return published[0]
+
+    def put_entry(
+        self,
+        entry: CatalogEntry,
+        *,
+        actor: str,
+        note: str,
+        now: datetime,
+        idempotency_key: str | None = None,
+    ) -> Catalog:
+        mutation = Mutation(
+            scope=operator_scope("put_catalog_entry"), key=idempotency_key,
+            operation="put_catalog_entry", payload={"entry": entry_to_document(entry)},
+            encode=_version_document, decode=_version,
+        )
+        return self.publish(self.current().with_entry(entry), actor=actor, note=note, now=now,
+                            mutation=mutation)
 
     def history(self, limit: int = 50) -> list[dict[str, object]]:
         with read_transaction(self._engine) as connection:
@@ -131,3 +172,11 @@ class CatalogStore:
                 .limit(limit)
             ).mappings()
             return [dict(row) for row in rows]
+
+
+def _version_document(version: int) -> dict[str, int]:
+    return {"version": version}
+
+
+def _version(data: dict[str, int]) -> int:
+    return int(data["version"])

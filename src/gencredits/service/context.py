@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy import Connection, Engine
 
@@ -13,11 +14,15 @@ from gencredits.domain.errors import NotFound
 from gencredits.domain.plans import Plans
 from gencredits.service.catalogs import CatalogStore
 from gencredits.service.clock import Clock
+from gencredits.service.idempotency import run_once
+from gencredits.service.mutation import Mutation, claim_once
 from gencredits.service.plan_store import PlanStore
 from gencredits.service.timeline import catch_up
 from gencredits.store import queries
 from gencredits.store.engine import write_transaction
 from gencredits.store.queries import AccountRow
+
+Result = TypeVar("Result")
 
 
 @dataclass
@@ -34,6 +39,36 @@ class Context:
     def unit_of_work(self) -> Iterator[Connection]:
         with write_transaction(self.engine) as connection:
             yield connection
+
+    def mutation(
+        self,
+        mutation: Mutation[Result],
+        perform: Callable[[Connection, datetime], Result],
+    ) -> Result:
+        """One idempotent unit of work with no row to lock first: the key is claimed before
+        ``perform(connection, now)`` runs (see :mod:`gencredits.service.mutation`)."""
+        now = self.now()
+        with self.unit_of_work() as connection:
+            return claim_once(connection, mutation, now, lambda: perform(connection, now))
+
+    def account_mutation(
+        self,
+        account_id: str,
+        mutation: Mutation[Result],
+        perform: Callable[[Connection, AccountRow, datetime], Result],
+    ) -> Result:
+        """One idempotent unit of work on one account: its row is locked (and brought up to
+        date) first, which serializes every call with the key, then the key is read or
+        ``perform(connection, account, now)`` runs and its answer is stored."""
+        now = self.now()
+        with self.unit_of_work() as connection:
+            account = self.open_account(connection, account_id, now)
+            return run_once(
+                connection, scope=mutation.scope, key=mutation.key,
+                operation=mutation.operation, payload=mutation.payload, now=now,
+                perform=lambda: perform(connection, account, now),
+                encode=mutation.encode, decode=mutation.decode,
+            )
 
     def open_account(self, connection: Connection, account_id: str, now: datetime) -> AccountRow:
         """Lock the account row and bring it up to ``now`` (renewals, expiries)."""

@@ -33,6 +33,7 @@ from sqlalchemy import Connection, Engine
 
 from gencredits.domain import limits
 from gencredits.domain.errors import InvalidRequest, NotFound
+from gencredits.service.mutation import Mutation, claim_once, operator_scope
 from gencredits.store import event_queries
 from gencredits.store.engine import read_transaction, write_transaction
 
@@ -129,9 +130,15 @@ class Webhook:
 
 
 def create_webhook(
-    engine: Engine, url: str, event_types: tuple[str, ...], now: datetime
+    engine: Engine,
+    url: str,
+    event_types: tuple[str, ...],
+    now: datetime,
+    *,
+    idempotency_key: str | None = None,
 ) -> tuple[Webhook, str]:
-    """A webhook for future events; returns it and its signing secret (shown once)."""
+    """A webhook for future events; returns it and its signing secret (shown once, and again
+    to a replay of ``idempotency_key`` while the key is kept)."""
     if not url.startswith(("http://", "https://")) or len(url) > 2000:
         raise InvalidRequest("a webhook url starts with http:// or https://", field="url")
     known = {t.value for t in EventType}
@@ -141,14 +148,36 @@ def create_webhook(
                 f"unknown event type {type_!r} (types: {', '.join(sorted(known))})",
                 field="event_types",
             )
+    mutation = Mutation(
+        scope=operator_scope("create_webhook"), key=idempotency_key,
+        operation="create_webhook", payload={"url": url, "event_types": sorted(event_types)},
+        encode=_webhook_document, decode=_webhook_from_document,
+    )
+    with write_transaction(engine) as connection:
+        return claim_once(connection, mutation, now,
+                          lambda: _insert_webhook(connection, url, event_types, now))
+
+
+def _insert_webhook(
+    connection: Connection, url: str, event_types: tuple[str, ...], now: datetime
+) -> tuple[Webhook, str]:
     webhook_id = "wh_" + secrets.token_hex(8)
     secret = "whsec_" + secrets.token_urlsafe(24)
-    with write_transaction(engine) as connection:
-        event_queries.insert_webhook(
-            connection, webhook_id=webhook_id, url=url, secret=secret,
-            event_types=sorted(event_types), now=now,
-        )
+    event_queries.insert_webhook(
+        connection, webhook_id=webhook_id, url=url, secret=secret,
+        event_types=sorted(event_types), now=now,
+    )
     return Webhook(webhook_id, url, tuple(sorted(event_types)), True, now), secret
+
+
+def _webhook_document(created: tuple[Webhook, str]) -> dict[str, Any]:
+    return {"webhook": created[0].as_dict(), "secret": created[1]}
+
+
+def _webhook_from_document(data: dict[str, Any]) -> tuple[Webhook, str]:
+    hook = data["webhook"]
+    return (Webhook(hook["id"], hook["url"], tuple(hook["event_types"]), hook["active"],
+                    datetime.fromisoformat(hook["created_at"])), str(data["secret"]))
 
 
 def list_webhooks(engine: Engine) -> list[Webhook]:
@@ -158,10 +187,21 @@ def list_webhooks(engine: Engine) -> list[Webhook]:
             for r in rows]
 
 
-def disable_webhook(engine: Engine, webhook_id: str) -> None:
+def disable_webhook(
+    engine: Engine, webhook_id: str, now: datetime, *, idempotency_key: str | None = None
+) -> None:
+    mutation: Mutation[None] = Mutation(
+        scope=operator_scope("disable_webhook"), key=idempotency_key,
+        operation="disable_webhook", payload={"webhook_id": webhook_id},
+        encode=lambda _: {}, decode=lambda _: None,
+    )
     with write_transaction(engine) as connection:
-        if not event_queries.deactivate_webhook(connection, webhook_id):
-            raise NotFound("webhook", webhook_id, field="webhook_id")
+        claim_once(connection, mutation, now, lambda: _disable(connection, webhook_id))
+
+
+def _disable(connection: Connection, webhook_id: str) -> None:
+    if not event_queries.deactivate_webhook(connection, webhook_id):
+        raise NotFound("webhook", webhook_id, field="webhook_id")
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:

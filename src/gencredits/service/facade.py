@@ -18,7 +18,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Connection, Engine, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from gencredits.domain import limits
@@ -37,7 +37,7 @@ from gencredits.domain.errors import GencreditsError
 from gencredits.domain.ledger import AccountKind, Entry, GrantSource, Hold
 from gencredits.domain.plans import Plan, Plans
 from gencredits.domain.pricing import Quote, QuoteRequest
-from gencredits.service import accounts, audit, group_commit, spending
+from gencredits.service import accounts, audit, group_commit, members, spending
 from gencredits.service import advice as advice_service
 from gencredits.service.accounts import AccountView, PlanChangeResult
 from gencredits.service.advice import MarginReport
@@ -46,6 +46,7 @@ from gencredits.service.catalogs import CatalogStore
 from gencredits.service.clock import Clock, clock_from_environment
 from gencredits.service.context import Context
 from gencredits.service.group_commit import ChargeItem, GroupCommitter
+from gencredits.service.mutation import Mutation, operator_scope
 from gencredits.service.plan_store import PlanStore
 from gencredits.service.reports import UsageReport
 from gencredits.service.spending import Settlement, Transfer
@@ -86,10 +87,12 @@ class Gencredits:
         return catalogs.current() if version is None else catalogs.at(version)
 
     def put_catalog_entry(
-        self, entry: CatalogEntry, *, actor: str = OPERATOR, note: str = ""
+        self, entry: CatalogEntry, *, actor: str = OPERATOR, note: str = "",
+        idempotency_key: str | None = None,
     ) -> Catalog:
-        """Add or change one entry; publishes a new price version."""
-        return self._context.catalogs.put_entry(entry, actor=actor, note=note, now=self.clock.now())
+        """Add or change one entry; publishes a new price version (once per key)."""
+        return self._context.catalogs.put_entry(entry, actor=actor, note=note, now=self.clock.now(),
+                                                idempotency_key=idempotency_key)
 
     def publish_catalog(
         self, catalog: Catalog, *, actor: str = OPERATOR, note: str = ""
@@ -108,20 +111,24 @@ class Gencredits:
     def plans(self) -> Plans:
         return self._context.plans.all()
 
-    def put_plan(self, plan: Plan) -> Plan:
-        return self._context.plans.put(plan, now=self.clock.now())
+    def put_plan(self, plan: Plan, *, idempotency_key: str | None = None) -> Plan:
+        return self._context.plans.put(plan, now=self.clock.now(), idempotency_key=idempotency_key)
 
-    def set_topups_enabled(self, enabled: bool) -> None:
+    def set_topups_enabled(self, enabled: bool, *, idempotency_key: str | None = None) -> None:
         """The operator switch for top-up packs (off by default, as the reference product)."""
         from sqlalchemy import delete
 
-        with write_transaction(self.engine) as connection:
+        def perform(connection: Connection, now: datetime) -> None:
             connection.execute(delete(settings).where(settings.c.key == "topups_enabled"))
             connection.execute(
-                insert(settings).values(
-                    key="topups_enabled", value=enabled, updated_at=self.clock.now()
-                )
+                insert(settings).values(key="topups_enabled", value=enabled, updated_at=now)
             )
+
+        mutation: Mutation[None] = Mutation(
+            scope=operator_scope("set_topups"), key=idempotency_key, operation="set_topups",
+            payload={"enabled": enabled}, encode=lambda _: {}, decode=lambda _: None,
+        )
+        self._context.mutation(mutation, perform)
 
     # --- accounts -------------------------------------------------------------------------------
 
@@ -162,8 +169,10 @@ class Gencredits:
         add: tuple[str, ...] = (),
         remove: tuple[str, ...] = (),
         actor: str = OPERATOR,
+        idempotency_key: str | None = None,
     ) -> AccountView:
-        return accounts.set_members(self._context, account_id, add=add, remove=remove, actor=actor)
+        return members.set_members(self._context, account_id, add=add, remove=remove,
+                                   actor=actor, idempotency_key=idempotency_key)
 
     def change_plan(
         self,
@@ -177,8 +186,12 @@ class Gencredits:
             self._context, account_id, plan, idempotency_key=idempotency_key, actor=actor
         )
 
-    def set_project_cap(self, account_id: str, project: str, cap_credits: int | None) -> None:
-        accounts.set_project_cap(self._context, account_id, project, cap_credits)
+    def set_project_cap(
+        self, account_id: str, project: str, cap_credits: int | None,
+        *, idempotency_key: str | None = None,
+    ) -> None:
+        members.set_project_cap(self._context, account_id, project, cap_credits,
+                                idempotency_key=idempotency_key)
 
     # --- moving credits -------------------------------------------------------------------------
 
@@ -332,9 +345,10 @@ class Gencredits:
     def entry(self, entry_id: int) -> Entry:
         return audit.get_entry(self._context, entry_id)
 
-    def renew(self) -> SweepResult:
-        """The sweep: renewals and expiries on every account with something due."""
-        return audit.sweep(self._context)
+    def renew(self, *, idempotency_key: str | None = None) -> SweepResult:
+        """The sweep: renewals and expiries on every account with something due (a replay of
+        ``idempotency_key`` gets the first sweep's figures)."""
+        return audit.sweep(self._context, idempotency_key=idempotency_key)
 
     def verify(self) -> VerifyReport:
         return audit.verify(self._context)

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
 
 from gencredits.domain.errors import InvalidRequest, NotFound
+from gencredits.service.mutation import Mutation, claim_once, operator_scope
 from gencredits.store.engine import (
     read_transaction,
     sibling_mode,
@@ -66,28 +67,67 @@ def _key(row: Any) -> ApiKey:
 
 
 def create_key(
-    engine: Engine, *, account_id: str | None, name: str, now: datetime
+    engine: Engine,
+    *,
+    account_id: str | None,
+    name: str,
+    now: datetime,
+    idempotency_key: str | None = None,
 ) -> tuple[ApiKey, str]:
-    """A new key and its secret; the secret is returned here once and never again."""
+    """A new key and its secret; the secret is returned here once and never again, except to
+    a replay of ``idempotency_key`` (its answer, secret included, is kept as long as the key)."""
     if not 1 <= len(name) <= 120:
         raise InvalidRequest("a key name has 1 to 120 characters", field="name")
+    mutation = Mutation(
+        scope=operator_scope("create_key"), key=idempotency_key, operation="create_key",
+        payload={"account_id": account_id, "name": name},
+        encode=_key_and_secret_document, decode=_key_and_secret,
+    )
+    with write_transaction(engine) as connection:
+        return claim_once(connection, mutation, now,
+                          lambda: _insert_key(connection, account_id, name, now))
+
+
+def _insert_key(
+    connection: Connection, account_id: str | None, name: str, now: datetime
+) -> tuple[ApiKey, str]:
     secret = (ACCOUNT_PREFIX if account_id else OPERATOR_PREFIX) + secrets.token_urlsafe(32)
     key_id = "key_" + secrets.token_hex(8)
-    with write_transaction(engine) as connection:
-        if account_id is not None:
-            exists = connection.execute(
-                select(accounts.c.id).where(accounts.c.id == account_id)
-            ).first()
-            if exists is None:
-                raise NotFound("account", account_id, field="account_id")
-        connection.execute(
-            insert(api_keys).values(
-                id=key_id, account_id=account_id, name=name, prefix=secret[:10],
-                secret_hash=hash_secret(secret), created_at=now, revoked_at=None,
-            )
+    if account_id is not None:
+        exists = connection.execute(
+            select(accounts.c.id).where(accounts.c.id == account_id)
+        ).first()
+        if exists is None:
+            raise NotFound("account", account_id, field="account_id")
+    connection.execute(
+        insert(api_keys).values(
+            id=key_id, account_id=account_id, name=name, prefix=secret[:10],
+            secret_hash=hash_secret(secret), created_at=now, revoked_at=None,
         )
-        row = connection.execute(select(api_keys).where(api_keys.c.id == key_id)).mappings().one()
+    )
+    row = connection.execute(select(api_keys).where(api_keys.c.id == key_id)).mappings().one()
     return _key(row), secret
+
+
+def _key_document(key: ApiKey) -> dict[str, Any]:
+    return {"id": key.id, "account_id": key.account_id, "name": key.name,
+            "prefix": key.prefix, "created_at": key.created_at.isoformat(),
+            "revoked_at": key.revoked_at.isoformat() if key.revoked_at else None}
+
+
+def _key_from_document(data: dict[str, Any]) -> ApiKey:
+    revoked = data["revoked_at"]
+    return ApiKey(data["id"], data["account_id"], data["name"], data["prefix"],
+                  datetime.fromisoformat(data["created_at"]),
+                  datetime.fromisoformat(revoked) if revoked else None)
+
+
+def _key_and_secret_document(created: tuple[ApiKey, str]) -> dict[str, Any]:
+    return {"key": _key_document(created[0]), "secret": created[1]}
+
+
+def _key_and_secret(data: dict[str, Any]) -> tuple[ApiKey, str]:
+    return _key_from_document(data["key"]), str(data["secret"])
 
 
 # Every request without a cached key runs this: prebuilt and sent through the driver, it costs a
@@ -106,18 +146,18 @@ def authenticate(engine: Engine, secret: str) -> ApiKey | None:
     return None if row is None else _key(row)
 
 
-def revoke_key(engine: Engine, key_id: str, now: datetime) -> ApiKey:
+def revoke_key(
+    engine: Engine, key_id: str, now: datetime, *, idempotency_key: str | None = None
+) -> ApiKey:
     """Revoke a key; on a SQLite file, every process's key cache hears of it before this
     returns (:func:`revocations`)."""
+    mutation = Mutation(
+        scope=operator_scope("revoke_key"), key=idempotency_key, operation="revoke_key",
+        payload={"key_id": key_id}, encode=_key_document, decode=_key_from_document,
+    )
     with write_transaction(engine) as connection:
-        connection.execute(
-            update(api_keys)
-            .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
-            .values(revoked_at=now)
-        )
-        row = connection.execute(select(api_keys).where(api_keys.c.id == key_id)).mappings().first()
-    if row is None:
-        raise NotFound("key", key_id, field="key_id")
+        revoked = claim_once(connection, mutation, now,
+                             lambda: _revoke(connection, key_id, now))
     database = sqlite_file(engine)
     if database is not None:  # after the commit: a cache that re-reads the key must see it revoked
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
@@ -126,6 +166,18 @@ def revoke_key(engine: Engine, key_id: str, now: datetime) -> ApiKey:
             os.write(descriptor, b".")
         finally:
             os.close(descriptor)
+    return revoked
+
+
+def _revoke(connection: Connection, key_id: str, now: datetime) -> ApiKey:
+    connection.execute(
+        update(api_keys)
+        .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    row = connection.execute(select(api_keys).where(api_keys.c.id == key_id)).mappings().first()
+    if row is None:
+        raise NotFound("key", key_id, field="key_id")
     return _key(row)
 
 

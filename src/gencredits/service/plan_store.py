@@ -11,10 +11,12 @@ from __future__ import annotations
 import threading
 import time
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
 from gencredits.domain.plans import Plan, Plans
+from gencredits.service.mutation import Mutation, claim_once, operator_scope
 from gencredits.store.engine import read_transaction, write_transaction
 from gencredits.store.plans_document import plan_from_document, plan_to_document
 from gencredits.store.tables import plans as plans_table
@@ -55,25 +57,36 @@ class PlanStore:
         ).scalars()
         return Plans(tuple(plan_from_document(document) for document in documents))
 
-    def put(self, plan: Plan, *, now: datetime) -> Plan:
+    def put(self, plan: Plan, *, now: datetime, idempotency_key: str | None = None) -> Plan:
         """Define a plan or redefine one; accounts on it get the new allowance from their next
-        cycle on (a cycle already granted is never granted again)."""
+        cycle on (a cycle already granted is never granted again). A replay of
+        ``idempotency_key`` gets the plan as its key first defined it, and writes nothing."""
         document = plan_to_document(plan)
+        mutation = Mutation(
+            scope=operator_scope("put_plan"), key=idempotency_key, operation="put_plan",
+            payload={"plan": document}, encode=plan_to_document, decode=plan_from_document,
+        )
         with write_transaction(self._engine) as connection:
-            exists = connection.execute(
-                select(plans_table.c.id).where(plans_table.c.id == plan.id)
-            ).first()
-            if exists:
-                connection.execute(
-                    update(plans_table)
-                    .where(plans_table.c.id == plan.id)
-                    .values(document=document, updated_at=now)
-                )
-            else:
-                connection.execute(
-                    insert(plans_table).values(
-                        id=plan.id, document=document, created_at=now, updated_at=now
-                    )
-                )
+            defined = claim_once(connection, mutation, now,
+                                 lambda: self._write(connection, plan, document, now))
         self.all(fresh=True)  # this process sees its own change at once
+        return defined
+
+    @staticmethod
+    def _write(connection: Connection, plan: Plan, document: Any, now: datetime) -> Plan:
+        exists = connection.execute(
+            select(plans_table.c.id).where(plans_table.c.id == plan.id)
+        ).first()
+        if exists:
+            connection.execute(
+                update(plans_table)
+                .where(plans_table.c.id == plan.id)
+                .values(document=document, updated_at=now)
+            )
+        else:
+            connection.execute(
+                insert(plans_table).values(
+                    id=plan.id, document=document, created_at=now, updated_at=now
+                )
+            )
         return plan

@@ -7,7 +7,14 @@ from typing import Annotated, Any
 
 from fastapi import Query, status
 
-from gencredits.api.deps import Caller, IdempotencyKey, Operator, Service, checked_router
+from gencredits.api.deps import (
+    Caller,
+    IdempotencyKey,
+    Operator,
+    OptionalIdempotencyKey,
+    Service,
+    checked_router,
+)
 from gencredits.api.schemas import (
     AccountIn,
     AccountOut,
@@ -69,10 +76,10 @@ def show_account(account_id: str, credits: Service, caller: Caller) -> dict[str,
 
 @router.post("/accounts/{account_id}/members", response_model=AccountOut,
              summary="Add or remove members of a shared pool (operator)")
-def set_members(account_id: str, body: MembersIn, credits: Service, caller: Operator
-                ) -> dict[str, Any]:
+def set_members(account_id: str, body: MembersIn, credits: Service, caller: Operator,
+                key: OptionalIdempotencyKey) -> dict[str, Any]:
     return credits.set_members(account_id, add=tuple(body.add), remove=tuple(body.remove),
-                               actor=caller.actor).as_dict()
+                               actor=caller.actor, idempotency_key=key).as_dict()
 
 
 @router.put(
@@ -90,8 +97,8 @@ def change_plan(
 @router.put("/accounts/{account_id}/projects/{project}/cap", status_code=204,
             summary="Cap a project's credits per cycle (operator); null removes the cap")
 def set_project_cap(account_id: str, project: str, body: ProjectCapIn, credits: Service,
-                    _: Operator) -> None:
-    credits.set_project_cap(account_id, project, body.cap)
+                    _: Operator, key: OptionalIdempotencyKey) -> None:
+    credits.set_project_cap(account_id, project, body.cap, idempotency_key=key)
 
 
 @router.get(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gencredits.api.deps import Caller, Operator, Service, checked_router
+from gencredits.api.deps import Caller, Operator, OptionalIdempotencyKey, Service, checked_router
 from gencredits.api.schemas import (
     CatalogEntryOut,
     CatalogOut,
@@ -74,7 +74,9 @@ class PlanBody(NoNulStrings, PlanSpec):
     response_model=CatalogEntryOut,
     summary="Add or change a model (operator): publishes a new price version",
 )
-def put_entry(model_id: str, body: EntryBody, credits: Service, caller: Operator) -> dict[str, Any]:
+def put_entry(
+    model_id: str, body: EntryBody, credits: Service, caller: Operator, key: OptionalIdempotencyKey
+) -> dict[str, Any]:
     if body.id not in (None, model_id):
         raise InvalidRequest("the id in the body differs from the path", field="id")
     spec = EntrySpec.model_validate(body.model_dump() | {"id": model_id})
@@ -84,7 +86,8 @@ def put_entry(model_id: str, body: EntryBody, credits: Service, caller: Operator
         entry = entry_from_spec(spec, discounts)
     except CatalogInvalid as error:
         raise InvalidRequest(error.message, field=error.location or "body") from None
-    published = credits.put_catalog_entry(entry, actor=caller.actor, note=f"put {model_id}")
+    published = credits.put_catalog_entry(entry, actor=caller.actor, note=f"put {model_id}",
+                                          idempotency_key=key)
     return entry_out(published.get(model_id), published.version)
 
 
@@ -111,11 +114,13 @@ def list_plans(credits: Service, _: Caller) -> list[dict[str, Any]]:
 
 
 @router.put("/plans/{plan_id}", response_model=PlanOut, summary="Define a plan (operator)")
-def put_plan(plan_id: str, body: PlanBody, credits: Service, _: Operator) -> dict[str, Any]:
+def put_plan(
+    plan_id: str, body: PlanBody, credits: Service, _: Operator, key: OptionalIdempotencyKey
+) -> dict[str, Any]:
     if body.id not in (None, plan_id):
         raise InvalidRequest("the id in the body differs from the path", field="id")
     try:
         plan = plan_from_document(body.model_dump(mode="json") | {"id": plan_id}, source="body")
     except CatalogInvalid as error:
         raise InvalidRequest(error.message, field=error.location or "body") from None
-    return plan_to_document(credits.put_plan(plan))
+    return plan_to_document(credits.put_plan(plan, idempotency_key=key))

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import Query, status
 from pydantic import Field
 
-from gencredits.api.deps import Caller, Operator, Service, checked_router
+from gencredits.api.deps import Caller, Operator, OptionalIdempotencyKey, Service, checked_router
 from gencredits.api.schemas import MAX_ROW_ID, ApiModel, Out
 from gencredits.domain import limits
 from gencredits.service import events
@@ -70,9 +70,12 @@ def list_events(
 
 @router.post("/webhooks", response_model=NewWebhookOut, status_code=status.HTTP_201_CREATED,
              summary="Subscribe a URL to events (operator); deliveries are HMAC-signed")
-def create_webhook(body: WebhookIn, credits: Service, _: Operator) -> dict[str, Any]:
+def create_webhook(
+    body: WebhookIn, credits: Service, _: Operator, key: OptionalIdempotencyKey
+) -> dict[str, Any]:
     hook, secret = events.create_webhook(
-        credits.engine, body.url, tuple(t.value for t in body.event_types), credits.clock.now()
+        credits.engine, body.url, tuple(t.value for t in body.event_types), credits.clock.now(),
+        idempotency_key=key,
     )
     return hook.as_dict() | {"secret": secret}
 
@@ -83,5 +86,7 @@ def list_webhooks(credits: Service, _: Operator) -> list[dict[str, Any]]:
 
 
 @router.delete("/webhooks/{webhook_id}", status_code=204, summary="Stop a webhook (operator)")
-def disable_webhook(webhook_id: str, credits: Service, _: Operator) -> None:
-    events.disable_webhook(credits.engine, webhook_id)
+def disable_webhook(
+    webhook_id: str, credits: Service, _: Operator, key: OptionalIdempotencyKey
+) -> None:
+    events.disable_webhook(credits.engine, webhook_id, credits.clock.now(), idempotency_key=key)

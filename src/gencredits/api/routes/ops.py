@@ -9,7 +9,13 @@ from fastapi.responses import HTMLResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from gencredits.api.deps import IdempotencyKey, Operator, Service, checked_router
+from gencredits.api.deps import (
+    IdempotencyKey,
+    Operator,
+    OptionalIdempotencyKey,
+    Service,
+    checked_router,
+)
 from gencredits.api.problems import TITLES
 from gencredits.api.schemas import KeyIn, KeyOut, NewKeyOut, SweepOut, TopupsIn, VerifyOut
 from gencredits.domain.errors import NotFound
@@ -49,8 +55,8 @@ async def problem_type(code: str) -> str:
 
 
 @router.post("/v1/renewals", response_model=SweepOut, summary="Run the renewal and expiry sweep")
-def renew(credits: Service, _: Operator, __: IdempotencyKey) -> dict[str, Any]:
-    return credits.renew().as_dict()
+def renew(credits: Service, _: Operator, key: IdempotencyKey) -> dict[str, Any]:
+    return credits.renew(idempotency_key=key).as_dict()
 
 
 @router.get("/v1/verify", response_model=VerifyOut,
@@ -61,9 +67,11 @@ def verify(credits: Service, _: Operator) -> dict[str, Any]:
 
 @router.post("/v1/keys", response_model=NewKeyOut, status_code=status.HTTP_201_CREATED,
              summary="Create an API key (operator); the secret is shown once")
-def create_key(body: KeyIn, credits: Service, _: Operator) -> dict[str, Any]:
+def create_key(
+    body: KeyIn, credits: Service, _: Operator, idempotency_key: OptionalIdempotencyKey
+) -> dict[str, Any]:
     key, secret = keys.create_key(credits.engine, account_id=body.account_id, name=body.name,
-                                  now=credits.clock.now())
+                                  now=credits.clock.now(), idempotency_key=idempotency_key)
     return key.as_dict() | {"secret": secret}
 
 
@@ -74,9 +82,9 @@ def list_keys(credits: Service, _: Operator) -> list[dict[str, Any]]:
 
 @router.delete("/v1/keys/{key_id}", response_model=KeyOut, summary="Revoke a key (operator)")
 def revoke_key(
-    key_id: str, request: Request, credits: Service, _: Operator
+    key_id: str, request: Request, credits: Service, _: Operator, key: OptionalIdempotencyKey
 ) -> dict[str, Any]:
-    revoked = keys.revoke_key(credits.engine, key_id, credits.clock.now())
+    revoked = keys.revoke_key(credits.engine, key_id, credits.clock.now(), idempotency_key=key)
     cache = request.app.state.key_cache
     if cache is not None:  # this process refuses it at once (others: see deps.KeyCache)
         cache.drop(key_id)
@@ -85,5 +93,5 @@ def revoke_key(
 
 @router.put("/v1/settings/topups", status_code=204,
             summary="Switch top-up packs on or off (operator; off by default)")
-def set_topups(body: TopupsIn, credits: Service, _: Operator) -> None:
-    credits.set_topups_enabled(body.enabled)
+def set_topups(body: TopupsIn, credits: Service, _: Operator, key: OptionalIdempotencyKey) -> None:
+    credits.set_topups_enabled(body.enabled, idempotency_key=key)
