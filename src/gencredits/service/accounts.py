@@ -257,8 +257,8 @@ def list_accounts(ctx: Context, *, after: str | None, limit: int) -> list[Accoun
 def set_members(
     ctx: Context, account_id: str, *, add: tuple[str, ...], remove: tuple[str, ...], actor: str
 ) -> AccountView:
-    for member in (*add, *remove):
-        _check_member(member)
+    for field, member in (*(("add", m) for m in add), *(("remove", m) for m in remove)):
+        _check_member(member, field)
     now = ctx.now()
     with ctx.unit_of_work() as connection:
         ctx.open_account(connection, account_id, now)
@@ -393,9 +393,9 @@ def check_project(project: str | None) -> None:
         )
 
 
-def _check_member(member: str) -> None:
+def _check_member(member: str, field: str = "members") -> None:
     if not 1 <= len(member) <= limits.MAX_LABEL_LENGTH or not member.isprintable():
-        raise InvalidRequest("a member id has 1 to 120 printable characters", field="members")
+        raise InvalidRequest(f"{field}: a member id has 1 to 120 printable characters", field=field)
 
 
 def _page_size(limit: int) -> int:
