@@ -8,8 +8,6 @@ as exact decimals from text, never through a float.
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 from decimal import Decimal, InvalidOperation
 from typing import Annotated
@@ -47,6 +45,7 @@ from gencredits.domain.errors import InvalidRequest
 from gencredits.service import demo
 from gencredits.service.advice import MarginReport, UsageReport, report_csv
 from gencredits.service.clock import clock_from_environment
+from gencredits.service.csv_text import csv_text
 
 AccountArgument = Annotated[str, typer.Argument(metavar="ACCOUNT", help="Account id.")]
 CsvOption = Annotated[bool, typer.Option("--csv", help="Print CSV (for spreadsheets).")]
@@ -344,13 +343,9 @@ def margins_command(
 
 
 def margins_csv(report: MarginReport) -> str:
-    buffer = io.StringIO()
     rows = [model.as_dict() for model in report.models]
     columns = list(rows[0]) if rows else ["model"]
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()
+    return csv_text(columns, [[row[column] for column in columns] for row in rows])
 
 
 def margins_table(report: MarginReport) -> Table:
