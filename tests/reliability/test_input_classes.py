@@ -366,9 +366,10 @@ def judge(target: Target, case: Case, response: httpx.Response, before: dict[str
 
 class Browser:
     """An httpx client signed in to the dashboard with the operator key (cookies by hand: the
-    session cookie is Secure, and the test server speaks plain HTTP)."""
+    session cookie is Secure, and the test server speaks plain HTTP). ``server`` is any test
+    server with ``anonymous()`` and ``operator_key``."""
 
-    def __init__(self, server: InThreadServer) -> None:
+    def __init__(self, server: Any) -> None:
         self.client = server.anonymous()
         self.cookie = ""
         page = self.get("/")

@@ -30,6 +30,7 @@ from gencredits.api.observability import (
     RequestMiddleware,
 )
 from gencredits.api.routes import accounts, advice, catalog, events, money, ops
+from gencredits.api.security_headers import SecurityHeadersMiddleware
 from gencredits.domain.errors import GencreditsError, InvalidRequest
 from gencredits.service import keys
 from gencredits.service.events import WebhookDispatcher
@@ -146,6 +147,8 @@ def create_app(
         app.include_router(module.router)
     app.add_middleware(RequestMiddleware, metrics=app.state.metrics,
                        max_body_bytes=settings.max_body_bytes)
+    # Outside the request middleware, so its own answers (413) get the headers too.
+    app.add_middleware(SecurityHeadersMiddleware)
     install_docs(app)
     return app
 
@@ -182,9 +185,9 @@ async def _deliver_forever(
 
 def install_docs(app: FastAPI) -> None:
     """Swagger UI at ``/docs``, its script and styles served from the installed
-    ``swagger-ui-bundle`` package, so the docs render offline."""
-    from fastapi.openapi.docs import get_swagger_ui_html
-    from fastapi.responses import HTMLResponse
+    ``swagger-ui-bundle`` package, so the docs render offline; its start-up script is served as
+    a file too, so the page's policy needs no inline script."""
+    from fastapi.responses import HTMLResponse, Response
     from fastapi.staticfiles import StaticFiles
     from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
 
@@ -192,10 +195,36 @@ def install_docs(app: FastAPI) -> None:
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url="/openapi.json",
-            title="gencredits API",
-            swagger_js_url="/docs-static/swagger-ui-bundle.js",
-            swagger_css_url="/docs-static/swagger-ui.css",
-            swagger_favicon_url="data:,",
-        )
+        return HTMLResponse(DOCS_PAGE)
+
+    @app.get("/docs-start.js", include_in_schema=False)
+    def docs_start() -> Response:
+        return Response(DOCS_START_SCRIPT, media_type="text/javascript")
+
+
+DOCS_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>gencredits API</title>
+<link rel="icon" href="data:,">
+<link rel="stylesheet" href="/docs-static/swagger-ui.css">
+</head>
+<body>
+<div id="swagger-ui"></div>
+<script src="/docs-static/swagger-ui-bundle.js"></script>
+<script src="/docs-start.js"></script>
+</body>
+</html>
+"""
+
+DOCS_START_SCRIPT = """window.ui = SwaggerUIBundle({
+  url: "/openapi.json",
+  dom_id: "#swagger-ui",
+  layout: "BaseLayout",
+  deepLinking: true,
+  showExtensions: true,
+  showCommonExtensions: true,
+  presets: [SwaggerUIBundle.presets.apis, SwaggerUIBundle.SwaggerUIStandalonePreset],
+});
+"""
