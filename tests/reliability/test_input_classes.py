@@ -420,6 +420,10 @@ def test_dashboard_filters_and_forms_at_their_extremes(
             before = target.counts()
             response = browser.get("/app/history", account="fuzz", **{field: value})
             check(f"history {field}={value!r}", response, field, before)
+    for value in DECIMALS:  # the estimator's buffer, a percentage
+        before = target.counts()
+        response = browser.get("/app/estimate", account="fuzz", buffer=value)
+        check(f"estimate buffer={value!r}", response, "percentage", before)
     page = browser.get("/app/operator/catalog")
     csrf = browser.csrf(page.text)
     for field, values in (("price", DECIMALS), ("provider_cost", DECIMALS)):

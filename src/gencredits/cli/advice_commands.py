@@ -40,6 +40,7 @@ from gencredits.domain.advice import (
     ModelAdvice,
     PlanAdvice,
 )
+from gencredits.domain.bounds import bounded_decimal
 from gencredits.domain.credits import format_credits, plain_decimal
 from gencredits.domain.errors import InvalidRequest
 from gencredits.service import demo
@@ -75,9 +76,7 @@ def parse_decimal(text: str | None, *, field: str, default: Decimal) -> Decimal:
     except InvalidOperation:
         raise InvalidRequest(f"{field} must be a number such as 20 or 12.5, got {text!r}",
                              field=field) from None
-    if not value.is_finite():
-        raise InvalidRequest(f"{field} must be a finite number, got {text!r}", field=field)
-    return value
+    return bounded_decimal(value, field=field)  # finite, few digits, a small exponent
 
 
 # --- estimate and plan-drafts ----------------------------------------------------------------

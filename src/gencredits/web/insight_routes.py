@@ -19,7 +19,7 @@ from gencredits.domain.advice import (
     PlanAdvice,
     known_tasks,
 )
-from gencredits.domain.bounds import bounded_moment
+from gencredits.domain.bounds import bounded_moment, decimal_problem
 from gencredits.domain.catalog import Catalog, Kind, OptionTableRule, PerSecondRule
 from gencredits.domain.credits import plain_decimal
 from gencredits.domain.ledger import Entry, EntryKind
@@ -92,6 +92,9 @@ def _percent(text: str) -> Decimal:
                                     field="buffer_percent") from None
     if not value.is_finite() or not 0 <= value <= 100:
         raise errors.InvalidRequest("enter a percentage from 0 to 100", field="buffer_percent")
+    problem = decimal_problem(value)
+    if problem is not None:
+        raise errors.InvalidRequest(f"the percentage {problem}", field="buffer_percent")
     return value
 
 
