@@ -12,7 +12,7 @@ from __future__ import annotations
 import httpx
 
 from tests.api.support import LiveServer
-from tests.reliability.test_input_classes import Browser
+from tests.reliability.openapi_fields import Browser
 
 DASHBOARD_PAGES = ("/app/generate", "/app/estimate", "/app/history", "/app/advice",
                    "/app/operator", "/app/operator/catalog", "/app/operator/accounts",

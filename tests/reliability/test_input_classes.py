@@ -13,7 +13,6 @@ The dashboard's history filters and the operator's catalog form get the same tre
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from sqlalchemy import func, select
 from gencredits.store.engine import read_transaction
 from gencredits.store.tables import metadata
 from tests.reliability.harness import InThreadServer
+from tests.reliability.openapi_fields import Browser, Schemas, with_value
 from tests.reliability.tally import Figures
 
 DATES = (
@@ -121,94 +121,6 @@ def valid_requests(hold_id: int, entry_id: int) -> dict[str, dict[str, Any]]:
         "GET /v1/accounts/{account_id}/report.csv": {"path": fuzz, "query": {"periods": 2}},
         "GET /v1/margins": {"query": {"target_margin_percent": "30", "credit_value": "0.01"}},
     }
-
-
-BodyPath = tuple[str | int, ...]
-
-
-# --- reading the OpenAPI document ---------------------------------------------------------------
-
-
-class Schemas:
-    """Schema lookups in one OpenAPI document: references, nullable unions, unions by tag."""
-
-    def __init__(self, document: dict[str, Any]) -> None:
-        self.components = document.get("components", {}).get("schemas", {})
-
-    def resolve(self, schema: dict[str, Any]) -> dict[str, Any]:
-        while "$ref" in schema:
-            schema = self.components[schema["$ref"].rsplit("/", 1)[-1]]
-        return schema
-
-    def flatten(self, schema: dict[str, Any]) -> list[dict[str, Any]]:
-        """The members of a (nested) ``anyOf``, references resolved."""
-        schema = self.resolve(schema)
-        if "anyOf" not in schema:
-            return [schema]
-        return [member for option in schema["anyOf"] for member in self.flatten(option)]
-
-    def field_class(self, schema: dict[str, Any]) -> str | None:
-        """date-time, decimal, integer or string; None for enums, booleans and containers."""
-        variants = [s for s in self.flatten(schema) if s.get("type") != "null"]
-        types = {s.get("type") for s in variants}
-        if any("enum" in s or "const" in s for s in variants):
-            return None
-        if any(s.get("format") == "date-time" for s in variants):
-            return "date-time"
-        if "number" in types:
-            return "decimal"
-        if types == {"integer"}:
-            return "integer"
-        if types == {"string"}:
-            return "string"
-        return None
-
-    def variant_for(self, schema: dict[str, Any], value: Any) -> dict[str, Any]:
-        """The member of a tagged union (``oneOf``) that ``value`` is an instance of."""
-        schema = self.resolve(schema)
-        for option in schema.get("oneOf", schema.get("anyOf", [])):
-            option = self.resolve(option)
-            properties = option.get("properties", {})
-            if isinstance(value, dict) and all(
-                value.get(name) in (prop.get("const"), *prop.get("enum", ()))
-                for name, prop in properties.items()
-                if "const" in prop or "enum" in prop
-            ) and properties:
-                return option
-        return schema
-
-    def body_fields(self, schema: dict[str, Any], value: Any,
-                    path: BodyPath = ()) -> Iterator[tuple[BodyPath, str]]:
-        """(path in the body, class) of every field of ``schema``, descending into the objects
-        and lists of objects the valid ``value`` holds."""
-        schema = self.variant_for(schema, value)
-        for name, prop in schema.get("properties", {}).items():
-            kind = self.field_class(prop)
-            if kind is not None:
-                yield (*path, name), kind
-            child = value.get(name) if isinstance(value, dict) else None
-            inner = self.resolve(prop)
-            if isinstance(child, dict):
-                yield from self.body_fields(inner, child, (*path, name))
-            elif isinstance(child, list) and child:
-                items = next((self.resolve(s).get("items") for s in inner.get("anyOf", [inner])
-                              if self.resolve(s).get("type") == "array"), None)
-                if items is None:
-                    continue
-                if isinstance(child[0], dict):
-                    yield from self.body_fields(items, child[0], (*path, name, 0))
-                elif self.field_class(items) is not None:
-                    yield (*path, name, 0), str(self.field_class(items))
-
-
-def with_value(body: Any, path: BodyPath, value: Any) -> Any:
-    """A deep copy of ``body`` with the field at ``path`` set to ``value``."""
-    copy = json.loads(json.dumps(body))
-    target = copy
-    for part in path[:-1]:
-        target = target[part]
-    target[path[-1]] = value
-    return copy
 
 
 # --- the probe ------------------------------------------------------------------------------------
@@ -362,42 +274,6 @@ def judge(target: Target, case: Case, response: httpx.Response, before: dict[str
 
 
 # --- the dashboard's query strings and forms ----------------------------------------------------
-
-
-class Browser:
-    """An httpx client signed in to the dashboard with the operator key (cookies by hand: the
-    session cookie is Secure, and the test server speaks plain HTTP). ``server`` is any test
-    server with ``anonymous()`` and ``operator_key``."""
-
-    def __init__(self, server: Any) -> None:
-        self.client = server.anonymous()
-        self.cookie = ""
-        page = self.get("/")
-        response = self.client.post("/signin", data={
-            "csrf_token": self.csrf(page.text), "key": server.operator_key, "next": "/app"},
-            headers={"Cookie": self.cookie})
-        self.remember(response)
-        assert response.status_code == 303, response.text[:300]
-
-    def remember(self, response: httpx.Response) -> None:
-        for header in response.headers.get_list("set-cookie"):
-            self.cookie = header.split(";", 1)[0]
-
-    @staticmethod
-    def csrf(html: str) -> str:
-        found = re.search(r'name="csrf_token" value="([^"]+)"', html)
-        assert found, html[:300]
-        return found.group(1)
-
-    def get(self, path: str, **params: str) -> httpx.Response:
-        response = self.client.get(path, params=params, headers={"Cookie": self.cookie})
-        self.remember(response)
-        return response
-
-    def post(self, path: str, data: dict[str, str]) -> httpx.Response:
-        response = self.client.post(path, data=data, headers={"Cookie": self.cookie})
-        self.remember(response)
-        return response
 
 
 def test_dashboard_filters_and_forms_at_their_extremes(
