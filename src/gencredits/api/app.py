@@ -30,6 +30,7 @@ from gencredits.api.observability import (
     RequestMiddleware,
 )
 from gencredits.api.routes import accounts, advice, catalog, events, money, ops
+from gencredits.api.security_headers import SecurityHeadersMiddleware
 from gencredits.domain.errors import GencreditsError, InvalidRequest
 from gencredits.service import keys
 from gencredits.service.events import WebhookDispatcher
@@ -146,6 +147,8 @@ def create_app(
         app.include_router(module.router)
     app.add_middleware(RequestMiddleware, metrics=app.state.metrics,
                        max_body_bytes=settings.max_body_bytes)
+    # Outside the request middleware, so its own answers (413) get the headers too.
+    app.add_middleware(SecurityHeadersMiddleware)
     install_docs(app)
     return app
 
@@ -183,12 +186,12 @@ async def _deliver_forever(
 def install_docs(app: FastAPI) -> None:
     """Swagger UI at ``/docs``, its script and styles served from the installed
     ``fastapi-offline`` package (Swagger UI 5, which reads the OpenAPI 3.1 document FastAPI
-    serves; the 3.x bundle used before rendered only an error), so the docs render offline."""
+    serves; the 3.x bundle used before rendered only an error), so the docs render offline;
+    its start-up script is served as a file too, so the page's policy needs no inline script."""
     from pathlib import Path
 
     import fastapi_offline
-    from fastapi.openapi.docs import get_swagger_ui_html
-    from fastapi.responses import HTMLResponse
+    from fastapi.responses import HTMLResponse, Response
     from fastapi.staticfiles import StaticFiles
 
     static = Path(fastapi_offline.__file__).parent / "static"
@@ -196,10 +199,36 @@ def install_docs(app: FastAPI) -> None:
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url="/openapi.json",
-            title="gencredits API",
-            swagger_js_url="/docs-static/swagger-ui-bundle.js",
-            swagger_css_url="/docs-static/swagger-ui.css",
-            swagger_favicon_url="/docs-static/favicon.png",
-        )
+        return HTMLResponse(DOCS_PAGE)
+
+    @app.get("/docs-start.js", include_in_schema=False)
+    def docs_start() -> Response:
+        return Response(DOCS_START_SCRIPT, media_type="text/javascript")
+
+
+DOCS_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>gencredits API</title>
+<link rel="icon" href="/docs-static/favicon.png">
+<link rel="stylesheet" href="/docs-static/swagger-ui.css">
+</head>
+<body>
+<div id="swagger-ui"></div>
+<script src="/docs-static/swagger-ui-bundle.js"></script>
+<script src="/docs-start.js"></script>
+</body>
+</html>
+"""
+
+DOCS_START_SCRIPT = """window.ui = SwaggerUIBundle({
+  url: "/openapi.json",
+  dom_id: "#swagger-ui",
+  layout: "BaseLayout",
+  deepLinking: true,
+  showExtensions: true,
+  showCommonExtensions: true,
+  presets: [SwaggerUIBundle.presets.apis, SwaggerUIBundle.SwaggerUIStandalonePreset],
+});
+"""

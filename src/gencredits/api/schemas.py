@@ -15,7 +15,7 @@ from fastapi import Path, Query
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 from gencredits.domain import limits
-from gencredits.service.documents import LineItemIn, StrictModel
+from gencredits.service.documents import BoundedMoment, LineItemIn, StrictModel
 
 Credits = StrictInt
 Amount = Field(ge=1, le=limits.MAX_AMOUNT_CREDITS)
@@ -124,7 +124,7 @@ class MembersIn(ApiModel):
 class GrantIn(ApiModel):
     amount: StrictInt = Amount
     source: Literal["promo", "topup", "trial", "adjustment"]
-    expires_at: datetime | None = None
+    expires_at: BoundedMoment | None = None
     priority: StrictInt | None = Field(default=None, ge=0, le=1000)
     reason: str | None = Field(default=None, max_length=500)
 
@@ -132,7 +132,7 @@ class GrantIn(ApiModel):
 class AdjustmentIn(ApiModel):
     amount: StrictInt = Field(ge=-limits.MAX_AMOUNT_CREDITS, le=limits.MAX_AMOUNT_CREDITS)
     reason: str = Field(min_length=1, max_length=500)
-    expires_at: datetime | None = None
+    expires_at: BoundedMoment | None = None
 
 
 class TransferIn(ApiModel):

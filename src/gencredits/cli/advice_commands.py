@@ -8,8 +8,6 @@ as exact decimals from text, never through a float.
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 from decimal import Decimal, InvalidOperation
 from typing import Annotated
@@ -42,11 +40,13 @@ from gencredits.domain.advice import (
     ModelAdvice,
     PlanAdvice,
 )
+from gencredits.domain.bounds import bounded_decimal
 from gencredits.domain.credits import format_credits, plain_decimal
 from gencredits.domain.errors import InvalidRequest
 from gencredits.service import demo
 from gencredits.service.advice import MarginReport, UsageReport, report_csv
 from gencredits.service.clock import clock_from_environment
+from gencredits.service.csv_text import csv_text
 
 AccountArgument = Annotated[str, typer.Argument(metavar="ACCOUNT", help="Account id.")]
 CsvOption = Annotated[bool, typer.Option("--csv", help="Print CSV (for spreadsheets).")]
@@ -76,9 +76,7 @@ def parse_decimal(text: str | None, *, field: str, default: Decimal) -> Decimal:
     except InvalidOperation:
         raise InvalidRequest(f"{field} must be a number such as 20 or 12.5, got {text!r}",
                              field=field) from None
-    if not value.is_finite():
-        raise InvalidRequest(f"{field} must be a finite number, got {text!r}", field=field)
-    return value
+    return bounded_decimal(value, field=field)  # finite, few digits, a small exponent
 
 
 # --- estimate and plan-drafts ----------------------------------------------------------------
@@ -344,13 +342,9 @@ def margins_command(
 
 
 def margins_csv(report: MarginReport) -> str:
-    buffer = io.StringIO()
     rows = [model.as_dict() for model in report.models]
     columns = list(rows[0]) if rows else ["model"]
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()
+    return csv_text(columns, [[row[column] for column in columns] for row in rows])
 
 
 def margins_table(report: MarginReport) -> Table:

@@ -29,6 +29,7 @@ from gencredits.cli.inputs import (
 )
 from gencredits.cli.output import console, emit
 from gencredits.domain import limits
+from gencredits.domain.bounds import bounded_decimal
 from gencredits.domain.catalog import CatalogEntry, FlatRule, Kind, Tier
 from gencredits.domain.credits import format_credits, plain_decimal, round_half_up
 from gencredits.domain.errors import CatalogInvalid, InvalidRequest
@@ -151,9 +152,9 @@ def set_price(
 def _rate(text: str) -> Decimal:
     """A price from text, exactly (never through a float); FlatRule checks its range."""
     try:
-        rate = Decimal(text.strip())
+        rate = bounded_decimal(Decimal(text.strip()), field="credits")
         return FlatRule(rate).credits_per_output
-    except (InvalidOperation, CatalogInvalid):
+    except (InvalidOperation, CatalogInvalid, InvalidRequest):
         raise InvalidRequest(
             f"credits must be a number above 0 and at most {limits.MAX_RATE_CREDITS}, got {text!r}",
             field="credits",

@@ -67,3 +67,23 @@ MAX_GROUP_COMMIT_WINDOW_SECONDS = 0.1
 # Writer threads (and so connections) one committer may keep busy; past a few per core they
 # only add contention.
 MAX_GROUP_COMMIT_WRITERS = 16
+
+# --- bounds on input values (SPEC section 7), checked by domain/bounds.py ---------------------
+# Times: from the Unix epoch (nothing gencredits records predates it) to the start of 9999,
+# after the offset is applied. The year of headroom below datetime.max lets the arithmetic the
+# product does on a time it was given (the end of a day asked for, a cycle or a window after it)
+# stay inside datetime's range instead of raising OverflowError.
+EARLIEST_MOMENT_ISO = "1970-01-01T00:00:00+00:00"
+LATEST_MOMENT_ISO = "9999-01-01T00:00:00+00:00"
+
+# Decimals (rates, multipliers, percentages, money): a price needs a few digits either side of
+# the point, never thousands. 24 significant digits and 12 places keep exact arithmetic cheap and
+# every value printable; an adjusted exponent of at most 15 (below 10**16) is far above any
+# price or cost, so "1e999999" is refused at the edge instead of breaking every page after it.
+MAX_DECIMAL_SIGNIFICANT_DIGITS = 24
+MAX_DECIMAL_PLACES = 12
+MAX_DECIMAL_ADJUSTED_EXPONENT = 15
+
+# Money in the operator's currency (a provider's cost per generation): a million a request is
+# beyond any real price and keeps products with credit counts inside Decimal's exact range.
+MAX_MONEY = 1_000_000

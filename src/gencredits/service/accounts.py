@@ -330,9 +330,9 @@ def check_project(project: str | None) -> None:
         )
 
 
-def check_member(member: str) -> None:
+def check_member(member: str, field: str = "members") -> None:
     if not 1 <= len(member) <= limits.MAX_LABEL_LENGTH or not member.isprintable():
-        raise InvalidRequest("a member id has 1 to 120 printable characters", field="members")
+        raise InvalidRequest(f"{field}: a member id has 1 to 120 printable characters", field=field)
 
 
 def _page_size(limit: int) -> int:

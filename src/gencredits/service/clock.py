@@ -45,10 +45,12 @@ def as_utc(moment: datetime) -> datetime:
 
 
 def parse_time(text: str, *, field: str) -> datetime:
+    """An ISO 8601 time in UTC (naive read as UTC), within the bounds of every time given."""
+    from gencredits.domain.bounds import bounded_moment
     from gencredits.domain.errors import InvalidRequest
 
     try:
-        return as_utc(datetime.fromisoformat(text))
+        return bounded_moment(datetime.fromisoformat(text), field=field)
     except ValueError:
         raise InvalidRequest(
             f"{field} must be an ISO 8601 time such as 2026-01-31T09:00:00Z, got {text!r}",

@@ -16,6 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 from gencredits.domain import limits
 from gencredits.domain.errors import CatalogInvalid, InvalidRequest
 from gencredits.domain.pricing import LineItem, QuoteRequest
+
+# The bounded input types (domain/bounds.py), passed on to the edges: one definition of each.
+from gencredits.store.bounded_types import BoundedDecimal as BoundedDecimal
+from gencredits.store.bounded_types import BoundedMoment as BoundedMoment
 from gencredits.store.catalog_document import parse_yaml
 
 

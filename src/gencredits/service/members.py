@@ -29,8 +29,8 @@ def set_members(
     actor: str,
     idempotency_key: str | None = None,
 ) -> AccountView:
-    for member in (*add, *remove):
-        check_member(member)
+    for field, member in (*(("add", m) for m in add), *(("remove", m) for m in remove)):
+        check_member(member, field)
     check_key(idempotency_key)
 
     def perform(connection: Connection, account: AccountRow, now: datetime) -> AccountView:

@@ -31,8 +31,6 @@ here too. The definitions, once:
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -46,6 +44,7 @@ from gencredits.domain.ledger import EntryKind
 from gencredits.domain.plans import Plans, add_months
 from gencredits.service.accounts import AccountView, get_account
 from gencredits.service.context import Context
+from gencredits.service.csv_text import csv_text
 from gencredits.store.engine import read_transaction
 from gencredits.store.tables import entries, grants, refused_charges
 
@@ -516,9 +515,7 @@ def report_csv(report: UsageReport) -> str:
     ``refused``, whose ``charges`` column counts the refusals), ``model``, ``kind``, ``tier`` or
     ``project``; ``credits`` are net credits used (negative when refunds outweigh charges).
     """
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
+    rows: list[tuple[object, ...]] = []
     for period in report.periods:
         head = (report.account_id, report.period, period.label, period.starts_at.isoformat(),
                 period.ends_at.isoformat())
@@ -530,12 +527,12 @@ def report_csv(report: UsageReport) -> str:
             ("expired", totals.expired_credits, 0),
             ("refused", totals.refused_credits, totals.refused_charges),
         ):
-            writer.writerow((*head, "total", key, credits, charges))
+            rows.append((*head, "total", key, credits, charges))
         for group, lines in (("model", period.by_model), ("kind", period.by_kind),
                              ("tier", period.by_tier), ("project", period.by_project)):
             for line in lines:
-                writer.writerow((*head, group, line.key, line.credits, line.charges))
-    return buffer.getvalue()
+                rows.append((*head, group, line.key, line.credits, line.charges))
+    return csv_text(CSV_COLUMNS, rows)
 
 
 def check_count(value: object, *, field: str) -> None:

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
 
+from gencredits.domain import limits
 from gencredits.domain.catalog import (
     Catalog,
     CatalogEntry,
@@ -29,18 +30,16 @@ from gencredits.domain.catalog import (
 )
 from gencredits.domain.credits import plain_decimal
 from gencredits.domain.errors import CatalogInvalid
+from gencredits.store.bounded_types import BoundedDecimal
 
 DEFAULT_CATALOG_NAME = "catalog.yaml"
 
 
-def no_float(value: object) -> object:
-    if isinstance(value, float):
-        raise ValueError('write decimals as integers or strings such as "12.5", not floats')
-    return value
-
-
-Rate = Annotated[Decimal, BeforeValidator(no_float), Field(gt=0, le=100_000)]
-Percent = Annotated[Decimal, BeforeValidator(no_float), Field(ge=0, lt=100)]
+Rate = Annotated[BoundedDecimal, Field(gt=0, le=limits.MAX_RATE_CREDITS)]
+Percent = Annotated[BoundedDecimal, Field(ge=0, lt=100)]
+Money = Annotated[BoundedDecimal, Field(ge=0, le=limits.MAX_MONEY)]
+# Units, qualities, options, discounts and strengths: short names, as ids are.
+Name = Annotated[str, Field(min_length=1, max_length=limits.MAX_ID_LENGTH)]
 
 
 class _Strict(BaseModel):
@@ -50,23 +49,24 @@ class _Strict(BaseModel):
 class FlatSpec(_Strict):
     rule: Literal["flat"]
     credits: Rate
-    unit: str = "image"
+    unit: Name = "image"
 
 
 class PerSecondSpec(_Strict):
     rule: Literal["per_second"]
     credits_per_second: Rate
-    min_seconds: int = Field(ge=1)
-    max_seconds: int = Field(ge=1)
-    qualities: dict[str, Rate] = Field(default_factory=lambda: {"720p": Decimal(1)})
-    default_quality: str = "720p"
-    allowed_seconds: list[int] = Field(default_factory=list)
+    min_seconds: StrictInt = Field(ge=1, le=limits.MAX_VIDEO_SECONDS)
+    max_seconds: StrictInt = Field(ge=1, le=limits.MAX_VIDEO_SECONDS)
+    qualities: dict[Name, Rate] = Field(default_factory=lambda: {"720p": Decimal(1)})
+    default_quality: Name = "720p"
+    allowed_seconds: list[Annotated[StrictInt, Field(ge=1, le=limits.MAX_VIDEO_SECONDS)]] = Field(
+        default_factory=list, max_length=limits.MAX_VIDEO_SECONDS)
 
 
 class OptionTableSpec(_Strict):
     rule: Literal["option_table"]
-    options: dict[str, Rate] = Field(min_length=1)
-    default_option: str
+    options: dict[Name, Rate] = Field(min_length=1, max_length=limits.MAX_LINES_PER_REQUEST)
+    default_option: Name
 
 
 PriceSpec = Annotated[FlatSpec | PerSecondSpec | OptionTableSpec, Field(discriminator="rule")]
@@ -80,18 +80,18 @@ class EntrySpec(_Strict):
     kind: Kind
     tier: Tier
     price: PriceSpec
-    max_outputs: int = Field(ge=1)
-    discount: str | None = None
-    strengths: list[str] = Field(default_factory=list)
-    speed: int = Field(default=3, ge=1, le=5)
-    active: bool = True
-    provider_cost: Annotated[Decimal, BeforeValidator(no_float), Field(ge=0)] | None = None
-    description: str = ""
+    max_outputs: StrictInt = Field(ge=1, le=limits.MAX_EDIT_BATCH_ITEMS)
+    discount: Name | None = None
+    strengths: list[Name] = Field(default_factory=list, max_length=limits.MAX_LINES_PER_REQUEST)
+    speed: StrictInt = Field(default=3, ge=1, le=5)
+    active: StrictBool = True
+    provider_cost: Money | None = None
+    description: str = Field(default="", max_length=1_000)
 
 
 class CatalogSpec(_Strict):
-    version: int = Field(default=1, ge=1)
-    discounts: dict[str, dict[int, Percent]] = Field(default_factory=dict)
+    version: StrictInt = Field(default=1, ge=1, le=2**31 - 1)
+    discounts: dict[Name, dict[int, Percent]] = Field(default_factory=dict)
     models: list[EntrySpec] = Field(min_length=1)
 
 

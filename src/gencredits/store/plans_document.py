@@ -9,11 +9,10 @@ operators define plans through the API and CLI.
 
 from __future__ import annotations
 
-from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gencredits.domain import limits
 from gencredits.domain.credits import plain_decimal
@@ -27,7 +26,8 @@ from gencredits.domain.plans import (
     Plan,
     Plans,
 )
-from gencredits.store.catalog_document import no_float, read_yaml_file
+from gencredits.store.bounded_types import BoundedDecimal
+from gencredits.store.catalog_document import read_yaml_file
 
 DEFAULT_PLANS_NAME = "plans.yaml"
 
@@ -35,7 +35,7 @@ DEFAULT_PLANS_NAME = "plans.yaml"
 MAX_DESCRIPTION_LENGTH = 1_000
 
 
-Price = Annotated[Decimal, BeforeValidator(no_float), Field(ge=0, le=MAX_PRICE)]
+Price = Annotated[BoundedDecimal, Field(ge=0, le=MAX_PRICE)]
 
 
 class PlanSpec(BaseModel):

@@ -28,18 +28,10 @@ from gencredits.service.keys import ApiKey
 from gencredits.web import lookups
 from gencredits.web.sessions import COOKIE_NAME, SESSION_LIFETIME_SECONDS, Session, SessionSigner
 
-# Pages allow their own scripts, styles and forms only; charts are inline SVG, so no images
-# from elsewhere either. Nothing may frame the dashboard.
-SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-    ),
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "Cache-Control": "no-store",
-}
+# The security headers of every page (CSP, frame and sniffing rules) come from the API's
+# middleware (api/security_headers.py), for the dashboard and the API docs alike; a page only
+# adds that it must not be cached, since pages show balances and keys.
+PAGE_HEADERS = {"Cache-Control": "no-store"}
 
 
 class SignInRequired(Exception):
@@ -239,7 +231,7 @@ class Dashboard:
 
     def finish(self, request: Request, response: Response) -> Response:
         """Security headers, and the session cookie when it is new."""
-        for name, value in SECURITY_HEADERS.items():
+        for name, value in PAGE_HEADERS.items():
             response.headers.setdefault(name, value)
         if getattr(request.state, "web_session_is_new", False):
             session = request.state.web_session

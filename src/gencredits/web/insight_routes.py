@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -19,12 +19,12 @@ from gencredits.domain.advice import (
     PlanAdvice,
     known_tasks,
 )
+from gencredits.domain.bounds import bounded_moment, decimal_problem
 from gencredits.domain.catalog import Catalog, Kind, OptionTableRule, PerSecondRule
 from gencredits.domain.credits import plain_decimal
 from gencredits.domain.ledger import Entry, EntryKind
 from gencredits.domain.pricing import QuoteRequest
 from gencredits.service.accounts import AccountView
-from gencredits.service.clock import as_utc
 from gencredits.service.facade import Gencredits
 from gencredits.web import usage
 from gencredits.web.auth_routes import dashboard_of
@@ -92,6 +92,9 @@ def _percent(text: str) -> Decimal:
                                     field="buffer_percent") from None
     if not value.is_finite() or not 0 <= value <= 100:
         raise errors.InvalidRequest("enter a percentage from 0 to 100", field="buffer_percent")
+    problem = decimal_problem(value)
+    if problem is not None:
+        raise errors.InvalidRequest(f"the percentage {problem}", field="buffer_percent")
     return value
 
 
@@ -141,10 +144,12 @@ def _date(text: str, field: str, *, end: bool = False) -> datetime | None:
     except ValueError:
         raise errors.InvalidRequest(f"enter a date such as 2026-03-01, not {text[:20]!r}",
                                     field=field) from None
+    # Bounded before the arithmetic below: the bound leaves room for the day added.
+    moment = bounded_moment(moment, field=field)
     if len(text) <= 10:  # a whole day: the end of the day is the start of the next
-        moment = datetime.combine(moment.date(), time()) + (timedelta(days=1) if end
-                                                             else timedelta())
-    return as_utc(moment)
+        moment = datetime.combine(moment.date(), time(), UTC) + (timedelta(days=1) if end
+                                                                  else timedelta())
+    return moment
 
 
 def entry_details(entry: Entry) -> str:

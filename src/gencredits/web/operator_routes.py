@@ -19,6 +19,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from gencredits.api.deps import checked_router
 from gencredits.domain import errors, limits
+from gencredits.domain.bounds import bounded_decimal
 from gencredits.domain.catalog import CatalogEntry, FlatRule, OptionTableRule, PerSecondRule
 from gencredits.domain.credits import plain_decimal
 from gencredits.domain.ledger import GrantSource
@@ -112,7 +113,7 @@ def _money(text: str, field: str) -> Decimal | None:
     if not value.is_finite() or value < 0 or value > limits.MAX_RATE_CREDITS:
         raise errors.InvalidRequest(f"enter a number from 0 to {limits.MAX_RATE_CREDITS}",
                                     field=field)
-    return value
+    return bounded_decimal(value, field=field)
 
 
 def edited_entry(entry: CatalogEntry, form: Form) -> CatalogEntry:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Query, status
@@ -31,6 +30,7 @@ from gencredits.api.schemas import (
 from gencredits.domain import limits
 from gencredits.domain.errors import NotFound
 from gencredits.domain.ledger import EntryKind
+from gencredits.service.documents import BoundedMoment
 
 router = checked_router(prefix="/v1", tags=["accounts"])
 
@@ -113,15 +113,15 @@ def history(
     kind: Annotated[list[EntryKind] | None, Query()] = None,
     model: Annotated[str | None, Query(max_length=64)] = None,
     project: Annotated[str | None, Query(max_length=120)] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Annotated[BoundedMoment | None, Query()] = None,
+    until: Annotated[BoundedMoment | None, Query()] = None,
     cursor: Cursor = None,
     limit: Annotated[int, Query(ge=1, le=limits.MAX_PAGE_SIZE)] = limits.DEFAULT_PAGE_SIZE,
 ) -> dict[str, Any]:
     caller.check_account(account_id)
     page = credits.history(
         account_id, kinds=tuple(k.value for k in kind or ()), model_id=model, project=project,
-        since=_aware(since), until=_aware(until), cursor=cursor, limit=limit,
+        since=since, until=until, cursor=cursor, limit=limit,
     )
     return page.as_dict()
 
@@ -135,9 +135,3 @@ def show_entry(entry_id: RowId, credits: Service, caller: Caller) -> dict[str, A
         # key which other accounts exist.
         raise NotFound("entry", entry_id, field="entry_id")
     return entry.as_dict()
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    from gencredits.service.clock import as_utc
-
-    return None if moment is None else as_utc(moment)

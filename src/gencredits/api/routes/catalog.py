@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import ValidationError
+
 from gencredits.api.deps import Caller, Operator, OptionalIdempotencyKey, Service, checked_router
 from gencredits.api.schemas import (
     CatalogEntryOut,
@@ -79,13 +81,16 @@ def put_entry(
 ) -> dict[str, Any]:
     if body.id not in (None, model_id):
         raise InvalidRequest("the id in the body differs from the path", field="id")
-    spec = EntrySpec.model_validate(body.model_dump() | {"id": model_id})
     current = credits.catalog()
     discounts = {e.discount.name: e.discount for e in current.entries if e.discount}
     try:
+        spec = EntrySpec.model_validate(body.model_dump() | {"id": model_id})
         entry = entry_from_spec(spec, discounts)
+    except ValidationError as error:  # only the id from the path can fail here
+        raise InvalidRequest(f"model_id: {error.errors()[0]['msg']}", field="model_id") from None
     except CatalogInvalid as error:
-        raise InvalidRequest(error.message, field=error.location or "body") from None
+        field = "model_id" if error.location == "id" else error.location or "body"
+        raise InvalidRequest(error.message, field=field) from None
     published = credits.put_catalog_entry(entry, actor=caller.actor, note=f"put {model_id}",
                                           idempotency_key=key)
     return entry_out(published.get(model_id), published.version)
@@ -122,5 +127,8 @@ def put_plan(
     try:
         plan = plan_from_document(body.model_dump(mode="json") | {"id": plan_id}, source="body")
     except CatalogInvalid as error:
-        raise InvalidRequest(error.message, field=error.location or "body") from None
+        field = error.location or "body"
+        # The plan's id comes from the path: name the path's field, as the message does.
+        field = "plan_id" if field.endswith(": id") else field
+        raise InvalidRequest(error.message.replace(": id:", ": plan_id:"), field=field) from None
     return plan_to_document(credits.put_plan(plan, idempotency_key=key))
