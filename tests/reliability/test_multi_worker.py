@@ -7,7 +7,7 @@ on both worker processes.
 * a dashboard session signed out on one worker is refused by both (a copied cookie);
 * a revoked API key is refused by both workers at once (their key caches warm beforehand);
 * a key's rate limit is shared: within the window the workers admit at most the burst plus
-  the documented slack (``workers * fold_every``), the rest is 429 with ``Retry-After``;
+  the documented slack (``workers * slack_per_worker``), the rest is 429 with ``Retry-After``;
 * wrong API keys and dashboard sign-in guesses from one address: 429 after the failure burst
   (plus the slack), across both workers.
 
@@ -211,7 +211,7 @@ KEY_BURST = 20
 
 def slack(burst: int) -> int:
     """What the workers may admit beyond one exact bucket (see ``api/rate_limits.py``)."""
-    return WORKERS * SharedRateLimiter(1.0, burst, fold=lambda *_: 0).fold_every
+    return WORKERS * SharedRateLimiter(1.0, burst, fold=lambda *_: 0).slack_per_worker
 
 
 def check_limited(figures: Figures, answers: list[httpx.Response], passed: int, burst: int,

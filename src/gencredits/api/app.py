@@ -122,6 +122,9 @@ def create_app(
                     await task
             if dispatcher is not None:
                 dispatcher.close()
+            for limiter in (app.state.rate_limiter, app.state.failure_limiter):
+                if limiter is not None:
+                    await limiter.settle()
             if owns_service:
                 await asyncio.to_thread(credits.close)
 
