@@ -54,6 +54,7 @@ def now_microseconds() -> int:
 class _Bucket:
     arrival_microseconds: int = 0  # the shared arrival time as last read
     pending: int = 0  # admitted here, not yet folded into the shared bucket
+    folding: bool = False  # a fold started in the background has not finished
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
@@ -117,7 +118,8 @@ class SharedRateLimiter:
             if len(self._buckets) >= MAX_NAMES:
                 self._buckets.clear()
             bucket = self._buckets[name] = _Bucket()
-        if bucket.pending >= self.fold_every and not bucket.lock.locked():
+        if bucket.pending >= self.fold_every and not bucket.folding:
+            bucket.folding = True  # one background fold at a time per name
             task = asyncio.create_task(self._fold_in_background(name, bucket))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -130,6 +132,8 @@ class SharedRateLimiter:
             await self._fold(name, bucket, self.fold_every)
         except Exception:  # the next request retries; a request waiting for it sees the error
             log.exception("folding the rate bucket %s failed", name)
+        finally:
+            bucket.folding = False
 
     async def _fold(self, name: str, bucket: _Bucket, at_least: int) -> None:
         async with bucket.lock:
