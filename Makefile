@@ -17,8 +17,8 @@ run: setup
 test: setup postgres browser lint
 	$(BIN)/python -m pytest
 
-# The reliability suite alone (crash recovery, races, bank, fuzzing, access, limits): each test
-# with its figures, then "reliability: kills survived N, operations checked N, ..." at the end.
+# The reliability suite alone (crash recovery, races, bank, fuzzing, access, limits, several
+# workers): each test with its figures, then "reliability: kills survived N, operations checked N, ..." at the end.
 .PHONY: reliability-report
 reliability-report: setup postgres
 	$(BIN)/python -m pytest tests/reliability -v

@@ -21,6 +21,9 @@ def settings_from_environment() -> ApiSettings:
         webhook_interval_seconds=float(os.environ.get("GENCREDITS_WEBHOOK_SECONDS", "2")),
         rate_per_second=float(os.environ.get("GENCREDITS_RATE_PER_SECOND", "200")),
         rate_burst=int(os.environ.get("GENCREDITS_RATE_BURST", "400")),
+        failure_rate_per_second=float(
+            os.environ.get("GENCREDITS_AUTH_FAILURES_PER_MINUTE", "10")) / 60,
+        failure_burst=int(os.environ.get("GENCREDITS_AUTH_FAILURE_BURST", "20")),
         key_cache_seconds=_seconds_or_none(os.environ.get("GENCREDITS_KEY_CACHE_SECONDS")),
     )
 

@@ -137,7 +137,7 @@ class ServerProcess:
             GENCREDITS_RATE_PER_SECOND="0",
             GENCREDITS_POOL_SIZE="10",
         )
-        environment.update(self.environment)
+        environment.update(self.environment)  # the test's settings win over these defaults
         command = [
             sys.executable, "-m", "gencredits", "serve",
             "--database-url", self.database_url,

@@ -23,16 +23,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from gencredits import __version__
 from gencredits.api import problems
 from gencredits.api.deps import KeyCache
-from gencredits.api.observability import (
-    GroupCommitCollector,
-    Metrics,
-    RateLimiter,
-    RequestMiddleware,
-)
+from gencredits.api.observability import GroupCommitCollector, Metrics, RequestMiddleware
+from gencredits.api.rate_limits import SharedRateLimiter
 from gencredits.api.routes import accounts, advice, catalog, events, money, ops
 from gencredits.api.security_headers import SecurityHeadersMiddleware
 from gencredits.domain.errors import GencreditsError, InvalidRequest
-from gencredits.service import keys
+from gencredits.service import keys, shared_state
 from gencredits.service.events import WebhookDispatcher
 from gencredits.service.facade import Gencredits
 
@@ -43,8 +39,11 @@ log = logging.getLogger("gencredits.http")
 class ApiSettings:
     sweep_interval_seconds: float = 30.0  # 0 switches the in-server sweep off
     webhook_interval_seconds: float = 2.0  # 0 switches webhook delivery off
-    rate_per_second: float = 200.0  # per key, sustained
+    rate_per_second: float = 200.0  # per key, sustained, over all workers (0: no limits)
     rate_burst: int = 400
+    # Wrong keys (API or dashboard sign-in) per client address: 10 a minute, 20 at once.
+    failure_rate_per_second: float = 10 / 60
+    failure_burst: int = 20
     max_body_bytes: int = 64 * 1024
     # Seconds an authenticated API key is trusted without a database read (0: every request
     # reads it). None: DEFAULT_KEY_CACHE_SECONDS where every process hears of a revocation at
@@ -61,6 +60,20 @@ def key_cache(credits: Gencredits, seconds: float | None) -> KeyCache | None:
     if seconds is None:
         seconds = DEFAULT_KEY_CACHE_SECONDS if revocations is not None else 0.0
     return KeyCache(seconds, revocations=revocations) if seconds > 0 else None
+
+
+def shared_limiter(
+    credits: Gencredits, rate_per_second: float, burst: int
+) -> SharedRateLimiter | None:
+    """A limit every worker process of ``credits``' database shares; None when off."""
+    if rate_per_second <= 0 or burst < 1:
+        return None
+    engine = credits.engine
+    return SharedRateLimiter(
+        rate_per_second, burst,
+        fold=lambda *arguments: shared_state.fold_into_bucket(engine, *arguments),
+        forget=lambda now: shared_state.forget_full_buckets(engine, now),
+    )
 
 
 SWITCH_ON = ("1", "true", "yes", "on")
@@ -110,6 +123,9 @@ def create_app(
                     await task
             if dispatcher is not None:
                 dispatcher.close()
+            for limiter in (app.state.rate_limiter, app.state.failure_limiter):
+                if limiter is not None:
+                    await limiter.settle()
             if owns_service:
                 await asyncio.to_thread(credits.close)
 
@@ -132,10 +148,11 @@ def create_app(
     app.state.metrics = Metrics()
     app.state.metrics.registry.register(GroupCommitCollector(lambda: credits.committer))
     app.state.key_cache = key_cache(credits, settings.key_cache_seconds)
-    app.state.rate_limiter = (
-        RateLimiter(settings.rate_per_second, settings.rate_burst)
-        if settings.rate_per_second > 0
-        else None
+    app.state.rate_limiter = shared_limiter(credits, settings.rate_per_second,
+                                            settings.rate_burst)
+    app.state.failure_limiter = shared_limiter(
+        credits, settings.failure_rate_per_second if settings.rate_per_second > 0 else 0,
+        settings.failure_burst,
     )
     app.add_exception_handler(GencreditsError, problems.handle_domain_error)
     app.add_exception_handler(RequestValidationError, problems.handle_validation_error)

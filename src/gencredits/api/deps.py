@@ -19,6 +19,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
+from gencredits.api.rate_limits import SharedRateLimiter
 from gencredits.domain import limits
 from gencredits.domain.errors import InvalidRequest, NotFound
 from gencredits.service.facade import Gencredits
@@ -154,37 +155,62 @@ async def principal(request: Request) -> Principal:
     """The caller's key. Async so that a cached key costs no thread-pool hop; the database
     read of an uncached key runs in the thread pool, never on the event loop. The header is
     read directly, not declared as a parameter (it was never in the schema), which spares
-    FastAPI's per-request parameter machinery."""
+    FastAPI's per-request parameter machinery.
+
+    A client address whose wrong keys used up its failure limit gets 429 before any
+    database read (``app.state.failure_limiter``); a known key past its rate, 429 too
+    (``app.state.rate_limiter``). Both limits are shared by every worker process."""
     authorization = request.headers.get("authorization")
     if not authorization or not authorization.lower().startswith("bearer "):
         raise HTTPException(
             401, "send 'Authorization: Bearer <key>'", headers={"WWW-Authenticate": "Bearer"}
         )
     secret = authorization[7:].strip()
+    cache: KeyCache | None = request.app.state.key_cache
+    key = cache.get(secret) if cache is not None and 0 < len(secret) <= 200 else None
+    if key is None:
+        key = await _read_key(request, cache, secret)
+    request.state.principal = key.id
+    limiter: SharedRateLimiter | None = request.app.state.rate_limiter
+    if limiter is not None:
+        retry_after = await limiter.admit("key:" + key.id)
+        if retry_after is not None:
+            raise too_many(retry_after, "slow down: this key sent too many requests")
+    return Principal(key)
+
+
+def client_address(request: Request) -> str:
+    """The name a client's failed sign-ins and wrong keys are counted under."""
+    return "address:" + (request.client.host if request.client else "unknown")[:64]
+
+
+def too_many(retry_after: int, detail: str) -> HTTPException:
+    return HTTPException(429, detail, headers={"Retry-After": str(retry_after)})
+
+
+async def _read_key(request: Request, cache: KeyCache | None, secret: str) -> ApiKey:
+    """The live key with ``secret`` from the database, unless this address is past its
+    failure limit; an unknown key counts as a failure."""
+    failures: SharedRateLimiter | None = request.app.state.failure_limiter
+    address = client_address(request)
+    if failures is not None:
+        retry_after = failures.refused(address)
+        if retry_after is not None:
+            raise too_many(retry_after, "slow down: too many wrong keys from this address")
     key = None
     if 0 < len(secret) <= 200:
-        cache: KeyCache | None = request.app.state.key_cache
-        key = cache.get(secret) if cache is not None else None
-        if key is None:
-            generation = cache.generation if cache is not None else 0
-            credits: Gencredits = request.app.state.credits
-            key = await run_in_threadpool(authenticate, credits.engine, secret)
-            if key is not None and cache is not None:
-                cache.put(secret, key, generation)
+        generation = cache.generation if cache is not None else 0
+        credits: Gencredits = request.app.state.credits
+        key = await run_in_threadpool(authenticate, credits.engine, secret)
+        if key is not None and cache is not None:
+            cache.put(secret, key, generation)
     if key is None:
+        if failures is not None:
+            await failures.count(address)
         raise HTTPException(
             401, "the key is unknown or revoked", headers={"WWW-Authenticate": "Bearer"}
         )
-    request.state.principal = key.id
-    limiter = request.app.state.rate_limiter
-    if limiter is not None:
-        retry_after = limiter.hit(key.id)
-        if retry_after is not None:
-            raise HTTPException(
-                429, "slow down: this key sent too many requests",
-                headers={"Retry-After": str(retry_after)},
-            )
-    return Principal(key)
+    return key
 
 
 async def operator(caller: Annotated[Principal, Depends(principal)]) -> Principal:

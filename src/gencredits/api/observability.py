@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from typing import Any
@@ -92,28 +91,6 @@ class GroupCommitCollector(Collector):
             "gencredits_group_commit_charges", "Charges applied by group commit",
             value=committer.charges,
         )
-
-
-class RateLimiter:
-    """A token bucket per key: ``rate_per_second`` sustained, ``burst`` at once."""
-
-    def __init__(self, rate_per_second: float, burst: int) -> None:
-        self.rate = rate_per_second
-        self.burst = burst
-        self._buckets: dict[str, tuple[float, float]] = {}
-        self._lock = threading.Lock()
-
-    def hit(self, key: str) -> int | None:
-        """None when allowed; otherwise the seconds to wait."""
-        now = time.monotonic()
-        with self._lock:
-            tokens, last = self._buckets.get(key, (float(self.burst), now))
-            tokens = min(float(self.burst), tokens + (now - last) * self.rate)
-            if tokens >= 1:
-                self._buckets[key] = (tokens - 1, now)
-                return None
-            self._buckets[key] = (tokens, now)
-            return max(1, int((1 - tokens) / self.rate + 0.999))
 
 
 class RequestMiddleware:

@@ -390,3 +390,24 @@ webhook_deliveries = Table(
 Index(
     "ix_webhook_deliveries_due", webhook_deliveries.c.status, webhook_deliveries.c.next_attempt_at
 )
+
+# Dashboard sessions signed out before their cookie expires, kept until then: every worker
+# process refuses them (the cookie is signed, not stored, so sign-out needs this list).
+signed_out_sessions = Table(
+    "signed_out_sessions",
+    metadata,
+    Column("nonce", String(40), primary_key=True),
+    Column("expires_at_seconds", BigInteger, nullable=False),
+)
+Index("ix_signed_out_sessions_expiry", signed_out_sessions.c.expires_at_seconds)
+
+# Rate limits shared by every worker process: a token bucket per name (an API key's id, or a
+# client address for failed sign-ins), kept as its theoretical arrival time in microseconds
+# (GCRA). A missing row is a full bucket; a row whose time has passed carries no information.
+rate_buckets = Table(
+    "rate_buckets",
+    metadata,
+    Column("name", String(80), primary_key=True),
+    Column("arrival_microseconds", BigInteger, nullable=False),
+)
+Index("ix_rate_buckets_arrival", rate_buckets.c.arrival_microseconds)

@@ -32,7 +32,7 @@ from gencredits.web import (
     operator_routes,
 )
 from gencredits.web.core import Dashboard, PageError, SignInRequired, friendly
-from gencredits.web.sessions import SessionSigner
+from gencredits.web.sessions import SessionSigner, SignedOutInDatabase
 
 __all__ = ["Dashboard", "SessionSigner", "install_dashboard", "is_dashboard_path"]
 
@@ -58,9 +58,8 @@ def install_dashboard(
 ) -> Dashboard:
     """Serve the dashboard from ``app`` (built by ``gencredits.api.app.create_app``)."""
     credits: Gencredits = app.state.credits
-    dashboard = Dashboard(
-        credits, signer or SessionSigner.from_environment(), secure_cookies=secure_cookies
-    )
+    signer = signer or SessionSigner.from_environment(SignedOutInDatabase(credits.engine))
+    dashboard = Dashboard(credits, signer, secure_cookies=secure_cookies)
     app.state.dashboard = dashboard
     for module in (auth_routes, generate_routes, insight_routes, operator_routes):
         app.include_router(module.router)

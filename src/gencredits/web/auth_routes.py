@@ -1,4 +1,8 @@
-"""Signing in with an account or operator key, and signing out."""
+"""Signing in with an account or operator key, and signing out.
+
+Wrong keys count against the client address's failure limit, the same one the API's bearer
+keys use (``app.state.failure_limiter``, shared by every worker process): past it, the form
+answers 429 with ``Retry-After`` before reading any key."""
 
 from __future__ import annotations
 
@@ -6,7 +10,8 @@ from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 
-from gencredits.api.deps import checked_router
+from gencredits.api.deps import checked_router, client_address
+from gencredits.api.rate_limits import SharedRateLimiter
 from gencredits.service.keys import authenticate
 from gencredits.web.core import Dashboard, SignInRequired
 from gencredits.web.forms import Form, read_form
@@ -45,8 +50,25 @@ def sign_in_page(request: Request) -> Response:
 
 @router.post("/signin")
 async def sign_in(request: Request) -> Response:
+    failures: SharedRateLimiter | None = getattr(request.app.state, "failure_limiter", None)
+    address = client_address(request)
+    retry_after = failures.refused(address) if failures is not None else None
+    if retry_after is not None:
+        return await run_in_threadpool(_too_many_guesses, request, retry_after)
     form = await read_form(request)
-    return await run_in_threadpool(_sign_in, request, form)
+    response = await run_in_threadpool(_sign_in, request, form)
+    if response.status_code == 401 and failures is not None:
+        await failures.count(address)
+    return response
+
+
+def _too_many_guesses(request: Request, retry_after: int) -> Response:
+    message = (f"Too many wrong keys from your address. Wait {retry_after} seconds and try "
+               "again.")
+    response = dashboard_of(request).render(request, "signin.html", status=429, error=message,
+                                            next=HOME)
+    response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 def _sign_in(request: Request, form: Form) -> Response:

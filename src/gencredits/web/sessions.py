@@ -4,8 +4,9 @@ The cookie holds ``nonce.key_id.issued_at.signature`` and never the key itself: 
 an HMAC-SHA256 over the rest with a secret that is ``GENCREDITS_SESSION_SECRET`` when set (so
 several worker processes and restarts share sessions) or 32 random bytes generated at start.
 Each request checks the signature, the age (at most :data:`SESSION_LIFETIME_SECONDS`) and that
-the key is still live, so revoking a key ends its sessions at once. Signing out forgets the
-nonce in this process and clears the cookie.
+the key is still live, so revoking a key ends its sessions at once. Signing out records the
+nonce as signed out (in the database when the dashboard serves one: every worker process then
+refuses the cookie, one read by primary key per signed-in request) and clears the cookie.
 
 A visitor who is not signed in still gets a session (``key_id`` empty), so the sign-in form
 carries a CSRF token too; signing in issues a fresh nonce (no session fixation). The CSRF
@@ -23,6 +24,11 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Protocol
+
+from sqlalchemy import Engine
+
+from gencredits.service import shared_state
 
 COOKIE_NAME = "gc_session"
 SECRET_ENVIRONMENT_VARIABLE = "GENCREDITS_SESSION_SECRET"
@@ -31,9 +37,52 @@ SECRET_ENVIRONMENT_VARIABLE = "GENCREDITS_SESSION_SECRET"
 # cookie left on a shared machine stops working by the next morning.
 SESSION_LIFETIME_SECONDS = 12 * 60 * 60
 
-# Signed-out nonces remembered in this process until their cookie would have expired anyway;
-# bounded so a flood of sign-outs cannot grow memory without limit.
+# Signed-out nonces remembered by a process without a database (a signer in a unit test) until
+# their cookie would have expired anyway; bounded so a flood of sign-outs cannot grow memory.
 MAX_SIGNED_OUT_REMEMBERED = 100_000
+
+
+class SignedOut(Protocol):
+    """Where signed-out nonces are kept until their cookie expires."""
+
+    def add(self, nonce: str, expires_at_seconds: int, now_seconds: int) -> None: ...
+
+    def holds(self, nonce: str) -> bool: ...
+
+
+class SignedOutInProcess:
+    """This process only: enough for one process, wrong for several (a signed-out cookie
+    would still open pages on the others)."""
+
+    def __init__(self) -> None:
+        self._nonces: OrderedDict[str, int] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def add(self, nonce: str, expires_at_seconds: int, now_seconds: int) -> None:
+        with self._lock:
+            while self._nonces and (
+                len(self._nonces) >= MAX_SIGNED_OUT_REMEMBERED
+                or next(iter(self._nonces.values())) < now_seconds
+            ):
+                self._nonces.popitem(last=False)
+            self._nonces[nonce] = expires_at_seconds
+
+    def holds(self, nonce: str) -> bool:
+        with self._lock:
+            return nonce in self._nonces
+
+
+class SignedOutInDatabase:
+    """In the database: every worker process sharing it refuses a signed-out cookie."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def add(self, nonce: str, expires_at_seconds: int, now_seconds: int) -> None:
+        shared_state.record_signed_out(self._engine, nonce, expires_at_seconds, now_seconds)
+
+    def holds(self, nonce: str) -> bool:
+        return shared_state.is_signed_out(self._engine, nonce)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,16 +99,15 @@ class Session:
 class SessionSigner:
     """Issues, signs and checks session cookies and their CSRF tokens."""
 
-    def __init__(self, secret: bytes) -> None:
+    def __init__(self, secret: bytes, signed_out: SignedOut | None = None) -> None:
         assert len(secret) >= 16, "a session secret has at least 16 bytes"
         self._secret = secret
-        self._signed_out: OrderedDict[str, int] = OrderedDict()
-        self._lock = threading.Lock()
+        self._signed_out = signed_out if signed_out is not None else SignedOutInProcess()
 
     @classmethod
-    def from_environment(cls) -> SessionSigner:
+    def from_environment(cls, signed_out: SignedOut | None = None) -> SessionSigner:
         text = os.environ.get(SECRET_ENVIRONMENT_VARIABLE, "")
-        return cls(text.encode() if len(text) >= 16 else secrets.token_bytes(32))
+        return cls(text.encode() if len(text) >= 16 else secrets.token_bytes(32), signed_out)
 
     def new(self, key_id: str | None = None) -> Session:
         return Session(secrets.token_urlsafe(18), key_id, int(time.time()))
@@ -80,7 +128,11 @@ class SessionSigner:
             return None
         nonce, key_id, issued = parts[0], parts[1], int(parts[2])
         age = int(time.time()) - issued
-        if not 0 <= age <= SESSION_LIFETIME_SECONDS or self._is_signed_out(nonce):
+        if not 0 <= age <= SESSION_LIFETIME_SECONDS:
+            return None
+        # Only a signed-in session is looked up: an anonymous one opens nothing, so a
+        # visitor's pages cost no read.
+        if key_id != "-" and self._signed_out.holds(nonce):
             return None
         return Session(nonce, None if key_id == "-" else key_id, issued)
 
@@ -91,19 +143,9 @@ class SessionSigner:
         return bool(token) and hmac.compare_digest(str(token), self.csrf_token(session))
 
     def sign_out(self, session: Session) -> None:
-        expires = session.issued_at_seconds + SESSION_LIFETIME_SECONDS
-        now = int(time.time())
-        with self._lock:
-            while self._signed_out and (
-                len(self._signed_out) >= MAX_SIGNED_OUT_REMEMBERED
-                or next(iter(self._signed_out.values())) < now
-            ):
-                self._signed_out.popitem(last=False)
-            self._signed_out[session.nonce] = expires
-
-    def _is_signed_out(self, nonce: str) -> bool:
-        with self._lock:
-            return nonce in self._signed_out
+        if session.signed_in:
+            expires = session.issued_at_seconds + SESSION_LIFETIME_SECONDS
+            self._signed_out.add(session.nonce, expires, int(time.time()))
 
     def _sign(self, payload: str) -> str:
         digest = hmac.new(self._secret, payload.encode(), hashlib.sha256).digest()
