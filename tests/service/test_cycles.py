@@ -185,7 +185,13 @@ def check_concurrent_renewals(credits: Gencredits, cycles_started: int) -> None:
 
 
 @pytest.mark.postgres
-def test_renewal_from_many_threads_at_once_grants_once(postgres_url: str) -> None:
+@pytest.mark.parametrize("url_fixture", ["postgres_url", "pgbouncer_url"])
+def test_renewal_from_many_threads_at_once_grants_once(
+    request: pytest.FixtureRequest, url_fixture: str
+) -> None:
+    # Eight services of two connections each: through PgBouncer, sixteen clients on its eight
+    # server connections.
+    postgres_url = str(request.getfixturevalue(url_fixture))
     with gencredits.open(postgres_url, clock=ManualClock(START)) as credits:
         for account_id in ACCOUNTS:
             credits.create_account(account_id, name=account_id, plan="pro")
