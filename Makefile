@@ -23,12 +23,15 @@ test: setup postgres browser lint
 reliability-report: setup postgres
 	$(BIN)/python -m pytest tests/reliability -v
 
-# The tests start their own throwaway PostgreSQL server; install the binaries if absent.
+# The tests start their own throwaway PostgreSQL server, and PgBouncer in transaction mode in
+# front of it; install the binaries if absent.
 postgres:
-	@command -v pg_config >/dev/null 2>&1 && test -x "$$(pg_config --bindir)/initdb" || { \
+	@command -v pg_config >/dev/null 2>&1 && test -x "$$(pg_config --bindir)/initdb" && \
+	{ command -v pgbouncer >/dev/null 2>&1 || test -x /usr/sbin/pgbouncer; } || { \
 		SUDO=; if [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then SUDO=sudo; fi; \
 		$$SUDO apt-get update && \
-		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql; }
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+			postgresql pgbouncer; }
 
 # The web tests drive Debian's Chromium through Playwright (no browser download).
 browser:

@@ -1,5 +1,6 @@
 """Shared test setup: Hypothesis profiles (bounded in CI, longer behind a flag) and the
-throwaway PostgreSQL server fixtures (postgres_server, postgres_url, database_url)."""
+throwaway PostgreSQL server fixtures (postgres_server, postgres_url, database_url), with
+PgBouncer in transaction mode in front of it (pgbouncer, pgbouncer_url)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
+from tests.pgbouncer import PgBouncer, find_pgbouncer, start_pgbouncer
 from tests.pgserver import PostgresServer, find_bindir, start_postgres
 
 settings.register_profile(
@@ -57,14 +59,54 @@ def postgres_url(postgres_server: PostgresServer) -> str:
     return postgres_server.create_database(f"test_{uuid.uuid4().hex}")
 
 
-@pytest.fixture(
-    params=[
-        pytest.param("sqlite", id="sqlite"),
-        pytest.param("postgres", marks=pytest.mark.postgres, id="postgres"),
-    ]
+@pytest.fixture(scope="session")
+def pgbouncer(postgres_server: PostgresServer) -> Iterator[PgBouncer]:
+    """PgBouncer in transaction mode on 127.0.0.1 in front of the session's server, stopped at
+    the end. Fails (does not skip) when ``pgbouncer`` is missing, as the server does."""
+    if find_pgbouncer() is None:
+        pytest.fail(
+            "pgbouncer not found on PATH or in /usr/sbin. Install it with `make postgres` (run "
+            f"by `make test`), or set {SKIP_POSTGRES_ENV}=1 to skip the PostgreSQL tests.",
+            pytrace=False,
+        )
+    bouncer = start_pgbouncer(postgres_server)
+    try:
+        yield bouncer
+    finally:
+        bouncer.stop()
+
+
+@pytest.fixture
+def pgbouncer_url(pgbouncer: PgBouncer, postgres_url: str) -> str:
+    """SQLAlchemy URL of a fresh, empty database, reached through PgBouncer."""
+    return pgbouncer.through(postgres_url)
+
+
+BACKENDS = (
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgres", marks=pytest.mark.postgres, id="postgres"),
 )
+THROUGH_PGBOUNCER = pytest.param(
+    "pgbouncer", marks=pytest.mark.postgres, id="pgbouncer"
+)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """``database_url`` runs each test on SQLite and PostgreSQL, and also through PgBouncer
+    for the tests marked ``pgbouncer`` (a representative part of the service suite)."""
+    if "database_url" not in metafunc.fixturenames:
+        return
+    backends = list(BACKENDS)
+    if any(metafunc.definition.iter_markers("pgbouncer")):
+        backends.append(THROUGH_PGBOUNCER)
+    metafunc.parametrize("database_url", backends, indirect=True)
+
+
+@pytest.fixture
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh database URL, once for a SQLite file and once for PostgreSQL."""
+    """A fresh database URL: a SQLite file, PostgreSQL, or PostgreSQL through PgBouncer."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/gencredits.db"
+    if request.param == "pgbouncer":
+        return str(request.getfixturevalue("pgbouncer_url"))
     return str(request.getfixturevalue("postgres_url"))

@@ -26,6 +26,11 @@ Notes on this machine's rules:
   ``try/finally`` never runs (for example on Ctrl-C during startup).
   ``pg_ctl`` puts the postmaster in its own session, so Ctrl-C at the terminal does
   not kill it behind our back; the fixtures' finalisers and the hook do the stopping.
+* SIGTERM ends a run as Ctrl-C does (KeyboardInterrupt, so finalisers and hooks run); while a
+  server is being made, started or stopped, SIGTERM and SIGINT wait until that is done
+  (``deferred_interrupts``), and ``initdb``/``pg_ctl`` run in sessions of their own, so a
+  signal to the whole process group cannot cut them short either
+  (tests/test_pgserver_signals.py).
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -172,6 +178,7 @@ class PostgresServer:
             env=_clean_env(),
             timeout=COMMAND_TIMEOUT,
             check=False,
+            start_new_session=True,  # a signal to our process group must not cut it short
         )
         if check and result.returncode != 0:
             raise PostgresError(
@@ -238,16 +245,17 @@ class PostgresServer:
         """
         if self._destroyed:
             return
-        try:
+        with deferred_interrupts():
             try:
-                self.stop("fast")
-            except (PostgresError, subprocess.SubprocessError):
-                with contextlib.suppress(PostgresError, subprocess.SubprocessError):
-                    self.stop("immediate")
-        finally:
-            self._destroyed = True
-            atexit.unregister(self.destroy)
-            shutil.rmtree(self.base_dir, ignore_errors=True)
+                try:
+                    self.stop("fast")
+                except (PostgresError, subprocess.SubprocessError):
+                    with contextlib.suppress(PostgresError, subprocess.SubprocessError):
+                        self.stop("immediate")
+            finally:
+                self._destroyed = True
+                atexit.unregister(self.destroy)
+                shutil.rmtree(self.base_dir, ignore_errors=True)
 
     # -- databases ---------------------------------------------------------------
 
@@ -260,11 +268,53 @@ class PostgresServer:
         return self.url_for(name)
 
 
+_DEFERRED_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+_deferring = 0  # depth of deferred_interrupts() blocks in the main thread
+_pending: list[int] = []  # signals that came meanwhile
+
+
 def _interrupt(signum: int, _frame: object) -> None:
+    if _deferring:
+        _pending.append(signum)
+        return
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def _stop_servers_on_sigterm() -> None:
+@contextlib.contextmanager
+def deferred_interrupts() -> Iterator[None]:
+    """SIGTERM and SIGINT that come during the block take effect at its end.
+
+    Around what must not be cut in two: starting a server and registering its stop, stopping
+    it. A KeyboardInterrupt raised in the middle of ``pg_ctl start`` killed ``pg_ctl`` while
+    the postmaster it forked went on starting, possibly before its pid file existed, where
+    ``pg_ctl stop`` could not find it; one raised in ``pg_ctl stop`` could leave it running.
+    The programs we run are put in sessions of their own (``start_new_session``), so a signal
+    to our process group does not kill them mid-way either. Outside the main thread (no
+    signal handler can be set there) the block runs as it is."""
+    global _deferring
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {number: signal.getsignal(number) for number in _DEFERRED_SIGNALS}
+    if _deferring == 0:
+        for number, handler in previous.items():
+            if handler is not None:  # None: set outside Python, which we could not restore
+                signal.signal(number, _interrupt)
+    _deferring += 1
+    try:
+        yield
+    finally:
+        _deferring -= 1
+        if _deferring == 0:
+            for number, handler in previous.items():
+                if handler is not None:
+                    signal.signal(number, handler)
+            came, _pending[:] = list(_pending), []
+            if came:
+                signal.raise_signal(came[0])  # now handled as it would have been
+
+
+def stop_servers_on_sigterm() -> None:
     """Make SIGTERM (a CI timeout, ``kill``) end the run as Ctrl-C does: pytest then tears
     its fixtures down and the ``atexit`` hooks run, so no server outlives the run. Without
     it, SIGTERM killed the interpreter at once and left the cluster running."""
@@ -286,13 +336,18 @@ def start_postgres(base_dir: Path | None = None) -> PostgresServer:
 
     Raises PostgresError (with the server log's tail) if anything fails.
     """
-    _stop_servers_on_sigterm()
+    stop_servers_on_sigterm()
     bindir = find_bindir()
     if bindir is None:
         raise PostgresError(
             "PostgreSQL binaries not found: `pg_config --bindir` is missing or has no initdb "
             "(install the `postgresql` package, e.g. `make postgres`)"
         )
+    with deferred_interrupts():  # see there: a server half started is a server left behind
+        return _create(bindir, base_dir)
+
+
+def _create(bindir: Path, base_dir: Path | None) -> PostgresServer:
     prefix = _as_server_user()
     base = Path(tempfile.mkdtemp(prefix="gencredits-pg-", dir=base_dir))
     data_dir = base / DATA_NAME
@@ -318,6 +373,7 @@ def start_postgres(base_dir: Path | None = None) -> PostgresServer:
             env=_clean_env(),
             timeout=COMMAND_TIMEOUT,
             check=False,
+            start_new_session=True,
         )  # fmt: skip
         if initdb.returncode != 0:
             raise PostgresError(

@@ -2,7 +2,8 @@
 grant per cycle however late, often or concurrently renewal runs, and plan changes.
 
 The clock is a ManualClock moved by the tests. Grants per cycle are counted with plain SQL on
-``grants`` (an allowance grant carries its ``cycle_number``; other grants leave it NULL).
+``grants`` (an allowance grant carries its ``cycle_number``; other grants leave it NULL). The tests
+on ``database_url`` also run through PgBouncer in transaction mode (the ``pgbouncer`` mark).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from gencredits import Gencredits, ManualClock, QuoteRequest
 from gencredits.domain.plans import PlanChange
 from tests.service import probes, workers
 from tests.service.conftest import START
+
+pytestmark = pytest.mark.pgbouncer
 
 single = QuoteRequest.single
 SIX_HUNDRED = single("flux-2-max", count=50)  # 50 x 12 = 600 credits
@@ -182,7 +185,13 @@ def check_concurrent_renewals(credits: Gencredits, cycles_started: int) -> None:
 
 
 @pytest.mark.postgres
-def test_renewal_from_many_threads_at_once_grants_once(postgres_url: str) -> None:
+@pytest.mark.parametrize("url_fixture", ["postgres_url", "pgbouncer_url"])
+def test_renewal_from_many_threads_at_once_grants_once(
+    request: pytest.FixtureRequest, url_fixture: str
+) -> None:
+    # Eight services of two connections each: through PgBouncer, sixteen clients on its eight
+    # server connections.
+    postgres_url = str(request.getfixturevalue(url_fixture))
     with gencredits.open(postgres_url, clock=ManualClock(START)) as credits:
         for account_id in ACCOUNTS:
             credits.create_account(account_id, name=account_id, plan="pro")

@@ -1,9 +1,10 @@
 """The service suite: accounts, grants, charges, holds, refunds, adjustments, transfers,
 idempotency, project caps, history, verify and price versions, through ``gencredits.open``.
 
-Every test runs twice, on a SQLite file and on PostgreSQL (the ``database_url`` fixture), and
-checks what was written by reading the tables with plain SQL (``tests/service/probes.py``),
-not by trusting the service's answer. A refusal must leave the ledger exactly as it was.
+Every test runs on a SQLite file, on PostgreSQL and on PostgreSQL through PgBouncer in
+transaction mode (the ``database_url`` fixture, with the ``pgbouncer`` mark), and checks what
+was written by reading the tables with plain SQL (``tests/service/probes.py``), not by
+trusting the service's answer. A refusal must leave the ledger exactly as it was.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ from gencredits.domain.plans import PlanChange
 from gencredits.store.tables import grants
 from tests.service import probes
 from tests.service.conftest import START
+
+pytestmark = pytest.mark.pgbouncer
 
 single = QuoteRequest.single
 PRO_RENEWAL = datetime(2026, 2, 28, 9, tzinfo=UTC)

@@ -6,7 +6,9 @@ takes the write lock up front, so two writers never both read a balance and then
 it. Reads start a deferred ``BEGIN`` and do not wait for writers.
 
 PostgreSQL (``GENCREDITS_DATABASE_URL=postgresql+psycopg://...``) runs at READ COMMITTED;
-services lock the account row (``SELECT ... FOR UPDATE``) before any balance change.
+services lock the account row (``SELECT ... FOR UPDATE``) before any balance change. Nothing
+outlives a transaction on a server connection, so PgBouncer in transaction mode may stand in
+between (no server-side prepared statements unless GENCREDITS_PREPARE_ON_SERVER=1).
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
+
+from gencredits.store.postgres import connect_arguments, prepare_on_server_from_environment
 
 logger = logging.getLogger(__name__)
 
@@ -85,11 +89,14 @@ def make_engine(
     pool_size: int = 20,
     background_checkpoints: bool = False,
     ping_after_idle_seconds: float = PING_AFTER_IDLE_SECONDS,
+    prepare_on_server: bool | None = None,
 ) -> Engine:
     """An engine for ``url``. On SQLite, ``background_checkpoints`` turns off the connections'
     own WAL checkpoints: a :class:`Checkpointer` must then run them (``Gencredits`` starts
     one when opened with ``background_checkpoints=True``, as the server does). On PostgreSQL
-    a pooled connection idle ``ping_after_idle_seconds`` is pinged before reuse."""
+    a pooled connection idle ``ping_after_idle_seconds`` is pinged before reuse, and
+    statements are prepared on the server only if ``prepare_on_server`` (None: as
+    GENCREDITS_PREPARE_ON_SERVER says; off by default, as a transaction pooler needs)."""
     url = normalize_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -112,6 +119,9 @@ def make_engine(
         return engine
     engine = create_engine(
         url,
+        connect_args=connect_arguments(
+            prepare_on_server_from_environment() if prepare_on_server is None else prepare_on_server
+        ),
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_timeout=60,

@@ -4,7 +4,7 @@ A dashboard session signed out in one worker process, or a rate limit reached th
 held only in that process. Both now live in the database.
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 
 """
 
