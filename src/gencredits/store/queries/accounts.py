@@ -146,3 +146,23 @@ def apply_available_deltas(connection: Connection, deltas: Sequence[tuple[str, i
 
 def update_account(connection: Connection, account_id: str, **values: Any) -> None:
     connection.execute(update(accounts).where(accounts.c.id == account_id).values(**values))
+
+
+def count_accounts_among(connection: Connection, account_ids: Sequence[str]) -> int:
+    """How many of these ids are accounts."""
+    found = connection.execute(
+        select(func.count()).where(accounts.c.id.in_(account_ids))
+    ).scalar_one()
+    return int(found)
+
+
+def has_accounts(connection: Connection) -> bool:
+    return connection.execute(select(accounts.c.id).limit(1)).first() is not None
+
+
+def first_accounts(connection: Connection, limit: int) -> list[tuple[str, str]]:
+    """(id, name) of the first ``limit`` accounts in id order."""
+    rows = connection.execute(
+        select(accounts.c.id, accounts.c.name).order_by(accounts.c.id).limit(limit)
+    ).all()
+    return [(str(row[0]), str(row[1])) for row in rows]

@@ -159,3 +159,18 @@ _NEXT_GRANT_EXPIRY = select(func.min(grants.c.expires_at)).where(
 
 def next_grant_expiry(connection: Connection, account_id: str) -> datetime | None:
     return connection.execute(_NEXT_GRANT_EXPIRY, {"p_account_id": account_id}).scalar_one_or_none()
+
+
+def has_cycle_grant(connection: Connection, account_id: str, source: str) -> bool:
+    """Whether the account was ever given a cycle's allowance from ``source`` (a once plan,
+    the free trial, grants its allowance once per account)."""
+    granted = connection.execute(
+        select(grants.c.id)
+        .where(
+            grants.c.account_id == account_id,
+            grants.c.source == source,
+            grants.c.cycle_number.is_not(None),
+        )
+        .limit(1)
+    ).first()
+    return granted is not None
