@@ -49,8 +49,6 @@ EXCEPTIONS: set[tuple[str, str]] = {
     ("web/generate_routes.py", "gencredits.api.deps"),
     ("web/generate_routes.py", "gencredits.api.problems"),
     ("web/insight_routes.py", "gencredits.api.deps"),
-    ("web/lookups.py", "gencredits.store.engine"),
-    ("web/lookups.py", "gencredits.store.tables"),
     ("web/operator_routes.py", "gencredits.api.deps"),
     ("web/operator_routes.py", "gencredits.api.problems"),
 }

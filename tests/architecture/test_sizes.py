@@ -23,10 +23,8 @@ MODULE_CEILINGS: dict[str, int] = {
     "client.py": 556,
     "service/accounts.py": 404,
     "service/group_commit.py": 535,
-    "service/reports.py": 546,
     "service/spending.py": 1236,
     "store/engine.py": 434,
-    "store/queries.py": 694,
 }
 
 FUNCTION_CEILINGS: dict[str, int] = {

@@ -21,7 +21,6 @@ EXCEPTIONS: dict[str, set[str]] = {
     },
     "service/audit.py": {"sqlalchemy.func", "sqlalchemy.select"},
     "service/catalogs.py": {"sqlalchemy.func", "sqlalchemy.insert", "sqlalchemy.select"},
-    "service/demo.py": {"sqlalchemy.func", "sqlalchemy.select"},
     "service/events.py": {
         "sqlalchemy.and_", "sqlalchemy.insert", "sqlalchemy.or_", "sqlalchemy.select",
         "sqlalchemy.update", "sqlalchemy.func",
@@ -36,13 +35,7 @@ EXCEPTIONS: dict[str, set[str]] = {
         "sqlalchemy.update",
     },
     "service/plan_store.py": {"sqlalchemy.insert", "sqlalchemy.select", "sqlalchemy.update"},
-    "service/reports.py": {
-        "sqlalchemy.ColumnElement", "sqlalchemy.and_", "sqlalchemy.case", "sqlalchemy.func",
-        "sqlalchemy.literal", "sqlalchemy.or_", "sqlalchemy.select",
-    },
     "service/spending.py": {"sqlalchemy.insert", "sqlalchemy.select"},
-    "service/timeline.py": {"sqlalchemy.select"},
-    "web/lookups.py": {"sqlalchemy.select"},
 }  # fmt: skip
 
 

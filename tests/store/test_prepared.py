@@ -248,9 +248,9 @@ def test_sqlite_looks_each_batch_item_up_in_an_index(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path}/plans.db", pool_size=1)
     migrate(engine)
     statements = {
-        "accounts": queries._LOCK_ACCOUNTS,
-        "grants": queries._LIVE_GRANTS_OF,
-        "idempotency_keys": queries._FIND_KEYS,
+        "accounts": queries.accounts._LOCK_ACCOUNTS,
+        "grants": queries.grants._LIVE_GRANTS_OF,
+        "idempotency_keys": queries.idempotency._FIND_KEYS,
     }
     with engine.connect() as connection:
         for table, statement in statements.items():

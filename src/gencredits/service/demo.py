@@ -29,8 +29,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
-
 from gencredits.domain.errors import InsufficientCredits, ProjectCapExceeded
 from gencredits.domain.ledger import AccountKind, GrantSource
 from gencredits.domain.pricing import LineItem, QuoteRequest
@@ -38,7 +36,7 @@ from gencredits.service.clock import ManualClock
 from gencredits.service.facade import Gencredits
 from gencredits.service.facade import open as open_service
 from gencredits.store.engine import read_transaction
-from gencredits.store.tables import accounts
+from gencredits.store.queries import accounts as account_queries
 
 DEMO_SEED = 20_260_131
 DEMO_DAYS = 122  # about four months: four completed monthly cycles and the current one
@@ -172,15 +170,12 @@ class DemoResult:
 def demo_exists(credits: Gencredits) -> bool:
     """True when any demo account is in the database."""
     with read_transaction(credits.engine) as connection:
-        found = connection.execute(
-            select(func.count()).where(accounts.c.id.in_(DEMO_ACCOUNTS))
-        ).scalar_one()
-    return int(found) > 0
+        return account_queries.count_accounts_among(connection, DEMO_ACCOUNTS) > 0
 
 
 def has_accounts(credits: Gencredits) -> bool:
     with read_transaction(credits.engine) as connection:
-        return connection.execute(select(accounts.c.id).limit(1)).first() is not None
+        return account_queries.has_accounts(connection)
 
 
 def seed_demo(

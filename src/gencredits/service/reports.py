@@ -26,277 +26,63 @@ here too. The definitions, once:
   the generation was charged at, so re-tiering a model later does not rewrite old reports; a
   model missing there falls back to the current catalog, and a charge of several models
   (model id ``mixed``) is reported as kind and tier ``mixed``.
+
+The periods and their totals are built in ``service/report_periods.py``, the statements live
+in ``store/queries/reports.py``; this module assembles the report and its CSV.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, case, func, literal, or_, select
-
 from gencredits.domain.catalog import Catalog
-from gencredits.domain.errors import InsufficientCredits, InvalidRequest, NotFound, OutOfRange
-from gencredits.domain.ledger import EntryKind
-from gencredits.domain.plans import Plans, add_months
-from gencredits.service.accounts import AccountView, get_account
+from gencredits.domain.errors import InvalidRequest, NotFound, OutOfRange
+from gencredits.service.accounts import get_account
 from gencredits.service.context import Context
 from gencredits.service.csv_text import csv_text
+from gencredits.service.report_periods import (
+    Totals,
+    Window,
+    cycle_windows,
+    month_windows,
+    period_totals,
+    spans,
+)
 from gencredits.store.engine import read_transaction
-from gencredits.store.tables import entries, grants, refused_charges
+from gencredits.store.queries import reports as report_queries
+from gencredits.store.queries.reports import NO_PROJECT, UNKNOWN, USAGE_KINDS
+
+# Re-exported: the edges and the advice read the report's names here.
+__all__ = [
+    "CSV_COLUMNS",
+    "MAX_REPORT_PERIODS",
+    "MIXED",
+    "NO_PROJECT",
+    "PERIODS",
+    "TOP_MODELS",
+    "UNKNOWN",
+    "USAGE_KINDS",
+    "PeriodUsage",
+    "Totals",
+    "UsageLine",
+    "UsageReport",
+    "Window",
+    "check_count",
+    "cycle_windows",
+    "month_windows",
+    "period_totals",
+    "report_csv",
+    "usage_report",
+]
 
 MAX_REPORT_PERIODS = 24
 TOP_MODELS = 5
-NO_PROJECT = "(no project)"
 MIXED = "mixed"
-UNKNOWN = "unknown"
 PERIODS: tuple[str, ...] = ("cycle", "month")
-
-USAGE_KINDS = (EntryKind.CHARGE.value, EntryKind.CAPTURE.value, EntryKind.REFUND.value)
-SPENDING_KINDS = (EntryKind.CHARGE.value, EntryKind.CAPTURE.value)
-RUN_OUT_KINDS = (
-    EntryKind.CHARGE.value,
-    EntryKind.HOLD.value,
-    EntryKind.ADJUST.value,
-    EntryKind.TRANSFER_OUT.value,
-)
-INCOMING_KINDS = (EntryKind.GRANT.value, EntryKind.TRANSFER_IN.value)
-
-
-# --- periods ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Window:
-    """One period of a report or of the plan advisor: ``[starts_at, ends_at)``."""
-
-    number: int  # the cycle number, or months since year 0 for a calendar month
-    label: str
-    starts_at: datetime
-    ends_at: datetime
-    plan_id: str | None = None
-    allowance_credits: int | None = None
-
-    def complete(self, now: datetime) -> bool:
-        return self.ends_at <= now
-
-
-def cycle_windows(
-    connection: Connection, account: AccountView, plans: Plans, *, limit: int
-) -> list[Window]:
-    """The account's last ``limit`` cycles with an allowance, oldest first."""
-    rows = connection.execute(
-        select(
-            grants.c.cycle_number,
-            grants.c.source,
-            grants.c.amount_credits,
-            grants.c.starts_at,
-            grants.c.expires_at,
-        )
-        .where(grants.c.account_id == account.id, grants.c.cycle_number.is_not(None))
-        .order_by(grants.c.cycle_number.desc())
-        .limit(limit)
-    ).all()
-    windows = []
-    for number, source, amount, starts_at, expires_at in reversed(rows):
-        if expires_at is None or expires_at <= starts_at:
-            continue  # an allowance always expires with its cycle; nothing to report otherwise
-        windows.append(
-            Window(
-                number=int(number),
-                label=f"cycle {number}",
-                starts_at=starts_at,
-                ends_at=expires_at,
-                plan_id=plan_of_grant(plans, account, str(source), int(amount)),
-                allowance_credits=int(amount),
-            )
-        )
-    return windows
-
-
-def plan_of_grant(plans: Plans, account: AccountView, source: str, amount_credits: int) -> str:
-    """The plan whose allowance made a grant (see the module docstring)."""
-    matching = [
-        plan.id
-        for plan in plans
-        if plan.allowance_credits == amount_credits and plan.grant_source == source
-    ]
-    for preferred in (account.plan_id, account.pending_plan_id):
-        if preferred in matching:
-            return preferred
-    return matching[0] if matching else account.plan_id
-
-
-def month_windows(now: datetime, count: int) -> list[Window]:
-    """The last ``count`` calendar months (UTC), the current one last."""
-    current = now.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    windows = []
-    for back in range(count - 1, -1, -1):
-        starts_at = add_months(current, -back)
-        windows.append(
-            Window(
-                number=starts_at.year * 12 + starts_at.month - 1,
-                label=f"{starts_at:%Y-%m}",
-                starts_at=starts_at,
-                ends_at=add_months(starts_at, 1),
-            )
-        )
-    return windows
-
-
-def _bucket(column: Any, windows: Sequence[Window], *, end_inclusive: bool = False) -> Any:
-    """A SQL ``CASE`` giving the index of the window ``column`` falls in (NULL for none)."""
-    whens = []
-    for index, window in enumerate(windows):
-        if end_inclusive:
-            inside = and_(column > window.starts_at, column <= window.ends_at)
-        else:
-            inside = and_(column >= window.starts_at, column < window.ends_at)
-        whens.append((inside, literal(index)))
-    return case(*whens, else_=literal(-1))
-
-
-def _span(column: Any, windows: Sequence[Window], *, end_inclusive: bool = False) -> Any:
-    """A range condition covering every window (lets the database use its time index)."""
-    first, last = min(w.starts_at for w in windows), max(w.ends_at for w in windows)
-    if end_inclusive:
-        return and_(column > first, column <= last)
-    return and_(column >= first, column < last)
-
-
-# --- per-period figures ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Totals:
-    """A period's figures before any breakdown."""
-
-    charged_credits: int = 0
-    refunded_credits: int = 0
-    charges: int = 0
-    granted_credits: int = 0
-    expired_credits: int = 0
-    refused_charges: int = 0
-    refused_credits: int = 0
-    refused_for_credits: int = 0  # refused for lack of credits (not a project cap)
-    ran_out_at: datetime | None = None
-
-    @property
-    def used_credits(self) -> int:
-        return self.charged_credits - self.refunded_credits
-
-
-def _sum_if(condition: ColumnElement[bool], value: Any) -> Any:
-    return func.coalesce(func.sum(case((condition, value), else_=literal(0))), 0)
-
-
-def period_totals(
-    connection: Connection, account_id: str, windows: Sequence[Window]
-) -> list[Totals]:
-    """Usage, grants, expiries, refusals and the run-out moment of each window, in SQL."""
-    if not windows:
-        return []
-    figures: list[dict[str, Any]] = [{} for _ in windows]
-    for rows in (
-        _usage_figures(connection, account_id, windows),
-        _expired_figures(connection, account_id, windows),
-        _refused_figures(connection, account_id, windows),
-    ):
-        for index, values in rows:
-            if index >= 0:
-                figures[index].update(values)
-    totals = []
-    for values in figures:
-        # Credits run out at the first entry that left none available, or at the first charge
-        # refused for lack of them (a few credits may be left that no generation fits in).
-        moments = [m for m in (values.pop("empty_at", None), values.pop("short_at", None)) if m]
-        totals.append(Totals(**values, ran_out_at=min(moments) if moments else None))
-    return totals
-
-
-Figures = list[tuple[int, dict[str, Any]]]
-
-
-def _usage_figures(connection: Connection, account_id: str, windows: Sequence[Window]) -> Figures:
-    kind = entries.c.kind
-    bucket = _bucket(entries.c.effective_at, windows)
-    emptied = and_(kind.in_(RUN_OUT_KINDS), entries.c.available_after == 0,
-                   entries.c.balance_delta <= 0)
-    incoming = or_(kind.in_(INCOMING_KINDS),
-                   and_(kind == EntryKind.ADJUST.value, entries.c.balance_delta > 0))
-    rows = connection.execute(
-        select(
-            bucket,
-            _sum_if(kind.in_(SPENDING_KINDS), -entries.c.balance_delta),
-            _sum_if(kind == EntryKind.REFUND.value, entries.c.balance_delta),
-            _sum_if(kind.in_(SPENDING_KINDS), literal(1)),
-            _sum_if(incoming, entries.c.balance_delta),
-            func.min(case((emptied, entries.c.effective_at), else_=None)),
-        )
-        .where(entries.c.account_id == account_id, _span(entries.c.effective_at, windows))
-        .group_by(bucket)
-    ).all()
-    return [
-        (index, {"charged_credits": int(charged), "refunded_credits": int(refunded),
-                 "charges": int(charges), "granted_credits": int(granted),
-                 "empty_at": _aware(empty_at)})
-        for index, charged, refunded, charges, granted, empty_at in rows
-    ]
-
-
-def _expired_figures(
-    connection: Connection, account_id: str, windows: Sequence[Window]
-) -> Figures:
-    bucket = _bucket(entries.c.effective_at, windows, end_inclusive=True)
-    rows = connection.execute(
-        select(bucket, func.sum(entries.c.amount_credits))
-        .where(
-            entries.c.account_id == account_id,
-            entries.c.kind == EntryKind.EXPIRE.value,
-            _span(entries.c.effective_at, windows, end_inclusive=True),
-        )
-        .group_by(bucket)
-    ).all()
-    return [(index, {"expired_credits": int(expired or 0)}) for index, expired in rows]
-
-
-def _refused_figures(
-    connection: Connection, account_id: str, windows: Sequence[Window]
-) -> Figures:
-    bucket = _bucket(refused_charges.c.created_at, windows)
-    short = refused_charges.c.reason == InsufficientCredits.code
-    rows = connection.execute(
-        select(
-            bucket,
-            func.count(),
-            func.sum(refused_charges.c.required_credits),
-            _sum_if(short, literal(1)),
-            func.min(case((short, refused_charges.c.created_at), else_=None)),
-        )
-        .where(
-            refused_charges.c.account_id == account_id,
-            _span(refused_charges.c.created_at, windows),
-        )
-        .group_by(bucket)
-    ).all()
-    return [
-        (index, {"refused_charges": int(count), "refused_credits": int(required or 0),
-                 "refused_for_credits": int(short_count), "short_at": _aware(short_at)})
-        for index, count, required, short_count, short_at in rows
-    ]
-
-
-def _aware(moment: Any) -> datetime | None:
-    """A MIN() over a CASE comes back as the column's type on PostgreSQL, text on SQLite."""
-    if moment is None:
-        return None
-    if isinstance(moment, str):
-        moment = datetime.fromisoformat(moment)
-    assert isinstance(moment, datetime)
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 # --- usage reports ---------------------------------------------------------------------------
@@ -405,7 +191,7 @@ def usage_report(
         else:
             windows = month_windows(now, periods)
         totals = period_totals(connection, account_id, windows)
-        rows = _usage_rows(connection, account_id, windows)
+        rows = report_queries.usage_rows(connection, account_id, spans(windows))
     breakdowns = _breakdowns(ctx, rows, len(windows))
     return UsageReport(
         account_id=account_id,
@@ -427,41 +213,8 @@ def usage_report(
     )
 
 
-def _usage_rows(
-    connection: Connection, account_id: str, windows: Sequence[Window]
-) -> list[tuple[int, str, int | None, str, int, int]]:
-    """(window, model, price version, project, net credits, charges), grouped in SQL."""
-    if not windows:
-        return []
-    bucket = _bucket(entries.c.effective_at, windows)
-    model = func.coalesce(entries.c.model_id, UNKNOWN)
-    project = func.coalesce(entries.c.project, NO_PROJECT)
-    rows = connection.execute(
-        select(
-            bucket,
-            model,
-            entries.c.price_version,
-            project,
-            func.sum(-entries.c.balance_delta),
-            _sum_if(entries.c.kind.in_(SPENDING_KINDS), literal(1)),
-        )
-        .where(
-            entries.c.account_id == account_id,
-            entries.c.kind.in_(USAGE_KINDS),
-            _span(entries.c.effective_at, windows),
-        )
-        .group_by(bucket, model, entries.c.price_version, project)
-    ).all()
-    return [
-        (int(index), str(model_id), None if version is None else int(version), str(label),
-         int(credits), int(charges))
-        for index, model_id, version, label, credits, charges in rows
-        if index >= 0
-    ]
-
-
 def _breakdowns(
-    ctx: Context, rows: Iterable[tuple[int, str, int | None, str, int, int]], count: int
+    ctx: Context, rows: Iterable[report_queries.UsageRow], count: int
 ) -> list[dict[str, tuple[UsageLine, ...]]]:
     """Fold the grouped rows into per-window totals by model, kind, tier and project."""
     groups: list[dict[str, dict[str, list[int]]]] = [

@@ -30,6 +30,7 @@ from gencredits.service import events
 from gencredits.service.book import FAR_FUTURE_EVENT, AccountBook
 from gencredits.store import queries
 from gencredits.store.queries import AccountRow
+from gencredits.store.queries import grants as grant_queries
 
 # Bounds the work of one catch-up (a dormant account renews at most this many cycles at once;
 # older allowances would have expired unused anyway).
@@ -231,17 +232,4 @@ def _once_plan_used(connection: Connection, account_id: str, plan: Plan) -> bool
     later returns to it gets its cycle, not a second trial."""
     if plan.is_recurring():
         return False
-    from sqlalchemy import select
-
-    from gencredits.store.tables import grants
-
-    granted = connection.execute(
-        select(grants.c.id)
-        .where(
-            grants.c.account_id == account_id,
-            grants.c.source == plan.grant_source,
-            grants.c.cycle_number.is_not(None),
-        )
-        .limit(1)
-    ).first()
-    return granted is not None
+    return grant_queries.has_cycle_grant(connection, account_id, plan.grant_source)

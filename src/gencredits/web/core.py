@@ -22,10 +22,10 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from gencredits.domain import errors
 from gencredits.domain.credits import format_credits
+from gencredits.service import lookups
 from gencredits.service.accounts import AccountView
 from gencredits.service.facade import Gencredits
 from gencredits.service.keys import ApiKey
-from gencredits.web import lookups
 from gencredits.web.sessions import COOKIE_NAME, SESSION_LIFETIME_SECONDS, Session, SessionSigner
 
 # The security headers of every page (CSP, frame and sniffing rules) come from the API's
@@ -211,7 +211,7 @@ class Dashboard:
 
     def visitor(self, request: Request) -> Visitor:
         session = self.session(request)
-        key = lookups.live_key(self.credits.engine, session.key_id) if session.key_id else None
+        key = lookups.live_key(self.credits, session.key_id) if session.key_id else None
         if key is None:
             raise SignInRequired
         return Visitor(key, session, self.signer.csrf_token(session))
@@ -298,7 +298,7 @@ class Dashboard:
             "href": href,
             "path": request.url.path,
             "picker": (
-                lookups.picker_accounts(self.credits.engine)
+                lookups.picker_accounts(self.credits)
                 if visitor and visitor.is_operator else []
             ),
         }
