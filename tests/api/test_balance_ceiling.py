@@ -86,3 +86,20 @@ def test_at_the_ceiling_credits_still_leave_and_held_credits_come_back(
     assert refunded.status_code == 201, refunded.text
     assert api.get("/v1/accounts/ana").json()["balance"] == CEILING
     assert api.get("/v1/verify").json()["ok"] is True
+
+
+def test_reports_past_int64_answer_200_with_exact_figures(
+    live: LiveServer, api: httpx.Client
+) -> None:
+    open_account(api, "ana")
+    api.post("/v1/accounts/ana/charges", json={"lines": [{"model": "nano-banana-2",
+                                                          "count": 1_000}]}, headers=idem())
+    for _ in range(1_025):  # 1,025 x (2**53 - 1) granted in one cycle: past 2**63
+        live.credits.grant("ana", CEILING, source="promo")
+        live.credits.adjust("ana", -CEILING, reason="taken back")
+    report = api.get("/v1/accounts/ana/report", params={"period": "cycle", "periods": 1})
+    assert report.status_code == 200, report.text
+    assert report.json()["periods"][-1]["granted"] == 1_000 + 1_025 * CEILING
+    for path in ("report.csv", "forecast", "cycles", "advice/plan"):
+        answer = api.get(f"/v1/accounts/ana/{path}")
+        assert answer.status_code == 200, (path, answer.text)

@@ -47,6 +47,7 @@ from gencredits.domain.plans import Plans, add_months
 from gencredits.service.accounts import AccountView, get_account
 from gencredits.service.context import Context
 from gencredits.store.engine import read_transaction
+from gencredits.store.sums import joined, split_sum
 from gencredits.store.tables import entries, grants, refused_charges
 
 MAX_REPORT_PERIODS = 24
@@ -194,6 +195,11 @@ def _sum_if(condition: ColumnElement[bool], value: Any) -> Any:
     return func.coalesce(func.sum(case((condition, value), else_=literal(0))), 0)
 
 
+def _credits_if(condition: ColumnElement[bool], value: Any) -> tuple[Any, Any]:
+    """A sum of credits that cannot overflow (store/sums.py): two columns, see ``joined``."""
+    return split_sum(case((condition, value), else_=literal(0)))
+
+
 def period_totals(
     connection: Connection, account_id: str, windows: Sequence[Window]
 ) -> list[Totals]:
@@ -231,20 +237,20 @@ def _usage_figures(connection: Connection, account_id: str, windows: Sequence[Wi
     rows = connection.execute(
         select(
             bucket,
-            _sum_if(kind.in_(SPENDING_KINDS), -entries.c.balance_delta),
-            _sum_if(kind == EntryKind.REFUND.value, entries.c.balance_delta),
+            *_credits_if(kind.in_(SPENDING_KINDS), -entries.c.balance_delta),
+            *_credits_if(kind == EntryKind.REFUND.value, entries.c.balance_delta),
             _sum_if(kind.in_(SPENDING_KINDS), literal(1)),
-            _sum_if(incoming, entries.c.balance_delta),
+            *_credits_if(incoming, entries.c.balance_delta),
             func.min(case((emptied, entries.c.effective_at), else_=None)),
         )
         .where(entries.c.account_id == account_id, _span(entries.c.effective_at, windows))
         .group_by(bucket)
     ).all()
     return [
-        (index, {"charged_credits": int(charged), "refunded_credits": int(refunded),
-                 "charges": int(charges), "granted_credits": int(granted),
-                 "empty_at": _aware(empty_at)})
-        for index, charged, refunded, charges, granted, empty_at in rows
+        (row[0], {"charged_credits": joined(row[1], row[2]),
+                  "refunded_credits": joined(row[3], row[4]), "charges": int(row[5]),
+                  "granted_credits": joined(row[6], row[7]), "empty_at": _aware(row[8])})
+        for row in rows
     ]
 
 
@@ -253,7 +259,7 @@ def _expired_figures(
 ) -> Figures:
     bucket = _bucket(entries.c.effective_at, windows, end_inclusive=True)
     rows = connection.execute(
-        select(bucket, func.sum(entries.c.amount_credits))
+        select(bucket, *split_sum(entries.c.amount_credits))
         .where(
             entries.c.account_id == account_id,
             entries.c.kind == EntryKind.EXPIRE.value,
@@ -261,7 +267,7 @@ def _expired_figures(
         )
         .group_by(bucket)
     ).all()
-    return [(index, {"expired_credits": int(expired or 0)}) for index, expired in rows]
+    return [(index, {"expired_credits": joined(high, low)}) for index, high, low in rows]
 
 
 def _refused_figures(
@@ -273,7 +279,7 @@ def _refused_figures(
         select(
             bucket,
             func.count(),
-            func.sum(refused_charges.c.required_credits),
+            *split_sum(refused_charges.c.required_credits),
             _sum_if(short, literal(1)),
             func.min(case((short, refused_charges.c.created_at), else_=None)),
         )
@@ -284,9 +290,9 @@ def _refused_figures(
         .group_by(bucket)
     ).all()
     return [
-        (index, {"refused_charges": int(count), "refused_credits": int(required or 0),
+        (index, {"refused_charges": int(count), "refused_credits": joined(high, low),
                  "refused_for_credits": int(short_count), "short_at": _aware(short_at)})
-        for index, count, required, short_count, short_at in rows
+        for index, count, high, low, short_count, short_at in rows
     ]
 
 
@@ -443,7 +449,7 @@ def _usage_rows(
             model,
             entries.c.price_version,
             project,
-            func.sum(-entries.c.balance_delta),
+            *split_sum(-entries.c.balance_delta),
             _sum_if(entries.c.kind.in_(SPENDING_KINDS), literal(1)),
         )
         .where(
@@ -455,8 +461,8 @@ def _usage_rows(
     ).all()
     return [
         (int(index), str(model_id), None if version is None else int(version), str(label),
-         int(credits), int(charges))
-        for index, model_id, version, label, credits, charges in rows
+         joined(high, low), int(charges))
+        for index, model_id, version, label, high, low, charges in rows
         if index >= 0
     ]
 
