@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from tests.api.support import LiveServer, assert_problem, idem, open_account
+from tests.domain.test_quote_bounds import DEAREST
 
 CEILING = 2**53 - 1
 
@@ -103,3 +104,21 @@ def test_reports_past_int64_answer_200_with_exact_figures(
     for path in ("report.csv", "forecast", "cycles", "advice/plan"):
         answer = api.get(f"/v1/accounts/ana/{path}")
         assert answer.status_code == 200, (path, answer.text)
+
+
+def test_quotes_charges_and_holds_past_the_amount_bound_are_422_naming_the_field(
+    live: LiveServer, api: httpx.Client
+) -> None:
+    live.credits.put_catalog_entry(DEAREST)  # 9.6e13 credits a request: 93 fit under 2**53
+    open_account(api, "ana")
+    entries = live.entry_count()
+    line = {"model": "dearest", "outputs": 16, "seconds": 600}
+    for path in ("/v1/quotes", "/v1/accounts/ana/charges", "/v1/accounts/ana/holds"):
+        one_line = {"lines": [line | {"count": 94}]}
+        assert_problem(api.post(path, json=one_line, headers=idem()), 422, "out_of_range",
+                       field="lines.0.count")
+        two_lines = {"lines": [line | {"count": 93}, line | {"count": 93}]}
+        assert_problem(api.post(path, json=two_lines, headers=idem()), 422, "out_of_range",
+                       field="lines")
+    assert live.entry_count() == entries
+    assert api.post("/v1/quotes", json={"lines": [line | {"count": 93}]}).status_code == 200
