@@ -148,3 +148,17 @@ def test_a_renewal_at_the_ceiling_is_cut_to_the_room_left_and_the_sweep_goes_on(
     assert grant_entry.reason is not None and "balance ceiling" in grant_entry.reason
     report = credits.verify()
     assert report.ok, report.differences
+
+
+def test_an_upgrade_at_the_ceiling_grants_only_the_room_left(credits: Gencredits) -> None:
+    credits.create_account("ana", name="Ana", plan="pro")
+    credits.charge("ana", single("flux-2-pro", count=2))  # 990 plan credits left
+    fill(credits, "ana")
+    credits.change_plan("ana", "ultra")
+    # The Pro allowance ends (990 expire) and 990 of Ultra's 5,000 fit under the ceiling.
+    assert credits.account("ana").balance_credits == CEILING
+    assert credits.account("ana").plan_id == "ultra"
+    granted = credits.history("ana", kinds=[EntryKind.GRANT]).entries[0]
+    assert granted.amount_credits == 990
+    report = credits.verify()
+    assert report.ok, report.differences
