@@ -48,3 +48,17 @@ def test_a_total_past_the_bound_is_refused_naming_the_lines() -> None:
     assert refused.value.field == "lines"
     assert refused.value.value == 2 * fits * PER_REQUEST
     assert refused.value.maximum == limits.MAX_AMOUNT_CREDITS
+
+
+def test_an_estimate_whose_buffer_passes_the_bound_is_refused() -> None:
+    from gencredits.domain.advice.estimator import estimate
+
+    fits = limits.MAX_AMOUNT_CREDITS // PER_REQUEST  # 93 requests: 8.9e15 credits
+    request = QuoteRequest((line(fits),))
+    assert estimate(request, CATALOG, issued_at=NOW, buffer_percent=Decimal(0)).total_credits == (
+        fits * PER_REQUEST
+    )
+    with pytest.raises(OutOfRange) as refused:
+        estimate(request, CATALOG, issued_at=NOW)  # +20%
+    assert refused.value.field == "buffer_percent"
+    assert refused.value.maximum == limits.MAX_AMOUNT_CREDITS
