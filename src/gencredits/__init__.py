@@ -8,6 +8,7 @@ SQLite database; see README.md for the concepts.
 from gencredits.client import Client
 from gencredits.domain.catalog import Catalog, CatalogEntry, Kind, Tier
 from gencredits.domain.errors import (
+    BalanceCeilingExceeded,
     CatalogInvalid,
     Conflict,
     ExceedsHoldAmount,
@@ -39,6 +40,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AccountKind",
     "AccountView",
+    "BalanceCeilingExceeded",
     "Catalog",
     "CatalogEntry",
     "CatalogInvalid",

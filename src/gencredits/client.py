@@ -143,6 +143,11 @@ def error_from_problem(
             str(problem["project"]), int(problem["cap"]), int(problem["used"]),
             int(problem["required"]),
         )
+    if code == "balance_ceiling_exceeded":
+        return errors.BalanceCeilingExceeded(
+            int(problem["balance"]), int(problem["amount"]), int(problem["ceiling"]),
+            field=str(field or "amount"),
+        )
     if code == "exceeds_hold_amount":
         return errors.ExceedsHoldAmount(
             str(hold_id), int(problem["held"]), int(problem["requested"])

@@ -20,6 +20,7 @@ import pytest
 import gencredits
 from gencredits import (
     AccountView,
+    BalanceCeilingExceeded,
     Entry,
     ExceedsHoldAmount,
     FeatureDisabled,
@@ -164,6 +165,8 @@ ERRORS: list[tuple[str, Callable[[Credits, str], Any], type[GencreditsError]]] =
     ("topups-off", lambda c, a: c.grant(a, 100, source="topup"), FeatureDisabled),
     ("project-cap", lambda c, a: (c.set_project_cap(a, "acme", 10),
                                   c.charge(a, FLUX_4, project="acme")), ProjectCapExceeded),
+    ("balance-ceiling", lambda c, a: c.grant(a, 2**53 - 1, source="promo"),
+     BalanceCeilingExceeded),
 ]
 
 
@@ -190,7 +193,8 @@ def test_the_client_raises_the_libraries_errors(
                 assert type(over_http) is type(local)
                 assert same_words(over_http) == same_words(local)
                 for name in ("field", "available", "required", "held_credits",
-                             "requested_credits", "cap_credits", "used_credits", "project"):
+                             "requested_credits", "cap_credits", "used_credits", "project",
+                             "balance_credits", "amount_credits", "ceiling_credits"):
                     assert getattr(over_http, name, None) == getattr(local, name, None), name
 
 

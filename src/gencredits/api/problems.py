@@ -2,7 +2,8 @@
 
 Every refusal answers ``application/problem+json`` with a stable ``type`` (``/problems/<code>``,
 documented at that path), a ``title``, the HTTP ``status``, a human ``detail`` and, where one
-field is to blame, ``field``. Insufficient credits adds ``available`` and ``required``.
+field is to blame, ``field``. Insufficient credits adds ``available`` and ``required``; a
+balance past its ceiling adds ``balance``, ``amount`` and ``ceiling``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ STATUS: dict[type[errors.GencreditsError], int] = {
     errors.IdempotencyConflict: 409,
     errors.HoldNotPending: 409,
     errors.ExceedsHoldAmount: 409,
+    # 409, not 422: the request is valid (its amount is within bounds) but the account's
+    # current balance has no room for it; the same request succeeds on another account.
+    errors.BalanceCeilingExceeded: 409,
     errors.Conflict: 409,
     errors.InsufficientCredits: 402,
     errors.ProjectCapExceeded: 402,
@@ -47,6 +51,7 @@ TITLES = {
     "idempotency_key_in_use": "A request with this idempotency key is in progress",
     "hold_not_pending": "The hold is already settled",
     "exceeds_hold_amount": "More than the hold reserved",
+    "balance_ceiling_exceeded": "The balance would pass its ceiling",
     "insufficient_credits": "Not enough credits",
     "project_cap_exceeded": "The project's credit cap would be passed",
     "feature_disabled": "Switched off by the operator",
@@ -90,6 +95,9 @@ def from_error(error: errors.GencreditsError) -> JSONResponse:
     if isinstance(error, errors.ProjectCapExceeded):
         extra |= {"project": error.project, "cap": error.cap_credits, "used": error.used_credits,
                   "required": error.required}
+    if isinstance(error, errors.BalanceCeilingExceeded):
+        extra |= {"balance": error.balance_credits, "amount": error.amount_credits,
+                  "ceiling": error.ceiling_credits}
     if isinstance(error, errors.ExceedsHoldAmount):
         extra |= {"held": error.held_credits, "requested": error.requested_credits}
     return problem(status_for(error), error.code, error.message, **extra)

@@ -26,6 +26,7 @@ EXIT_CODES: dict[type[errors.GencreditsError], int] = {
     errors.CatalogInvalid: 3,
     errors.NotFound: 4,
     errors.Conflict: 5,
+    errors.BalanceCeilingExceeded: 5,
     errors.InsufficientCredits: 6,
     errors.ProjectCapExceeded: 6,
     errors.FeatureDisabled: 7,

@@ -15,7 +15,8 @@ errors (a broken invariant) are assertions, not members of this tree.
     ├── Conflict                       the request contradicts the current state
     │   ├── IdempotencyConflict        same idempotency key, different payload
     │   ├── HoldNotPending             capture or release of a hold already settled
-    │   └── ExceedsHoldAmount          capture of more than the hold reserved
+    │   ├── ExceedsHoldAmount          capture of more than the hold reserved
+    │   └── BalanceCeilingExceeded     the balance would pass 2**53-1 credits
     ├── InsufficientCredits            available < required; nothing was written
     ├── ProjectCapExceeded             the charge would pass the project's cycle cap
     └── FeatureDisabled                an operator switch is off (top-ups)
@@ -145,6 +146,27 @@ class ExceedsHoldAmount(Conflict):
         self.hold_id = hold_id
         self.held_credits = held_credits
         self.requested_credits = requested_credits
+
+
+class BalanceCeilingExceeded(Conflict):
+    """Adding ``amount_credits`` to ``balance_credits`` would pass ``ceiling_credits``
+    (``limits.MAX_BALANCE_CREDITS``); nothing was written. A conflict with the account's
+    state, not bad input: the same amount is accepted by an account with room for it."""
+
+    code = "balance_ceiling_exceeded"
+
+    def __init__(
+        self, balance_credits: int, amount_credits: int, ceiling_credits: int,
+        *, field: str = "amount",
+    ) -> None:
+        super().__init__(
+            f"a balance of {balance_credits} credits cannot take {amount_credits} more: "
+            f"balances stay at most {ceiling_credits} credits"
+        )
+        self.balance_credits = balance_credits
+        self.amount_credits = amount_credits
+        self.ceiling_credits = ceiling_credits
+        self.field = field
 
 
 class InsufficientCredits(GencreditsError):

@@ -27,6 +27,12 @@ MAX_RATE_CREDITS = 100_000
 # JSON clients that parse numbers as doubles exact.
 MAX_AMOUNT_CREDITS = 2**53 - 1
 
+# The most credits one account may hold (available + held, so also the sum of its live
+# grants and its held credits): the same 2**53 - 1, so every balance, running balance and
+# amount a JSON client reads is exact, and the cached balances (BIGINT on PostgreSQL, int64
+# on SQLite) never overflow however many grants an account receives.
+MAX_BALANCE_CREDITS = 2**53 - 1
+
 # A quote is honoured for this long after it was made.
 QUOTE_VALIDITY_SECONDS = 15 * 60
 

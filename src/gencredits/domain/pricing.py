@@ -231,7 +231,18 @@ def _price_lines(request: QuoteRequest, catalog: Catalog) -> tuple[tuple[QuoteLi
         price_line(line, catalog, field_prefix=f"lines.{index}.")
         for index, line in enumerate(request.lines)
     )
-    return lines, sum(line.subtotal_credits for line in lines)
+    # Amounts stay exact in JSON (limits.MAX_AMOUNT_CREDITS); the catalog's own bounds allow
+    # about 1e18 credits on one line of a dear video model.
+    for index, priced in enumerate(lines):
+        if priced.subtotal_credits > limits.MAX_AMOUNT_CREDITS:
+            most = limits.MAX_AMOUNT_CREDITS // priced.request_credits
+            raise OutOfRange(priced.count, 1, most, field=f"lines.{index}.count",
+                             reason="more credits than any amount may be")
+    total_credits = sum(line.subtotal_credits for line in lines)
+    if total_credits > limits.MAX_AMOUNT_CREDITS:
+        raise OutOfRange(total_credits, 1, limits.MAX_AMOUNT_CREDITS, field="lines",
+                         reason="the request's total is more credits than any amount may be")
+    return lines, total_credits
 
 
 def _priced_lines(request: QuoteRequest, catalog: Catalog) -> tuple[tuple[QuoteLine, ...], int]:

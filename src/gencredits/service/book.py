@@ -3,7 +3,10 @@
 :class:`AccountBook` is opened on a locked account row. Each :meth:`AccountBook.record`
 appends one entry with the running balance after it; :meth:`AccountBook.save` writes the net
 change to the account's cached balance once. The running figures can never go below zero
-(asserted here, and by CHECK constraints in the database).
+(asserted here, and by CHECK constraints in the database), and an entry that would take the
+balance past ``limits.MAX_BALANCE_CREDITS`` is refused with ``BalanceCeilingExceeded``
+(domain/balances.py): every credit added to an account is recorded here, so one check covers
+grants, adjustments, transfers in and refunds.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from gencredits.domain.balances import check_balance_ceiling
 from gencredits.domain.ledger import Allocation, Entry, EntryKind
 from gencredits.service import events
 from gencredits.store import queries
@@ -53,6 +57,8 @@ class AccountBook:
         effective_at: datetime | None = None,
         **fields: Any,
     ) -> Entry:
+        if available_delta + held_delta > 0:  # refused past the ceiling, before any change
+            check_balance_ceiling(self.balance_credits, available_delta + held_delta)
         self.available_credits += available_delta
         self.held_credits += held_delta
         assert self.available_credits >= 0, "available credits never go below zero"

@@ -52,6 +52,7 @@ from gencredits.service.idempotency import (
     replay_of,
     run_once,
 )
+from gencredits.service.transfers import receive
 from gencredits.store import queries
 from gencredits.store.engine import read_transaction
 from gencredits.store.prepared import pipelined
@@ -1169,8 +1170,8 @@ def transfer(
     actor: str,
 ) -> Transfer:
     """Move credits between accounts atomically (an agency pool funding a member). The
-    credits keep the latest expiry of the grants they came from: a transfer never turns
-    expiring plan credits into lasting ones."""
+    credits keep the expiry of each grant they came from (service/transfers.py): a transfer
+    never turns expiring plan credits into lasting ones."""
     check_key(idempotency_key)
     _check_amount(amount_credits, "amount")
     if from_account_id == to_account_id:
@@ -1186,8 +1187,6 @@ def transfer(
         def perform() -> Transfer:
             book = AccountBook(connection, source, now, actor)
             allocations = _spend(book, amount_credits, now)
-            expiries = _expiries(connection, [g for g, _ in allocations])
-            expires_at = None if None in expiries else max(expiries)  # type: ignore[type-var]
             outgoing = book.record(
                 EntryKind.TRANSFER_OUT,
                 amount_credits,
@@ -1197,19 +1196,9 @@ def transfer(
                 idempotency_key=idempotency_key,
             )
             book.save()
-            incoming = _add_grant(
-                connection,
-                target,
-                now,
-                actor,
-                amount_credits,
-                source=GrantSource.TRANSFER,
-                expires_at=expires_at,
-                priority=None,
-                reason=reason,
-                kind=EntryKind.TRANSFER_IN,
-                related_entry_id=outgoing.id,
-                idempotency_key=idempotency_key,
+            incoming = receive(
+                connection, target, allocations, now=now, actor=actor, reason=reason,
+                related_entry_id=outgoing.id, idempotency_key=idempotency_key,
             )
             return Transfer(outgoing, incoming)
 
@@ -1225,12 +1214,3 @@ def transfer(
             decode=Transfer.from_dict,
         )
 
-
-def _expiries(connection: Connection, grant_ids: list[int]) -> list[datetime | None]:
-    from gencredits.store.tables import grants as grants_table
-
-    return list(
-        connection.execute(
-            select(grants_table.c.expires_at).where(grants_table.c.id.in_(grant_ids))
-        ).scalars()
-    )

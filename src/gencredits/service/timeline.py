@@ -8,7 +8,9 @@ events are applied in time order, each entry dated when it took effect (``effect
 1. grants past their expiry expire (an ``expire`` entry for what was left: no rollover);
 2. holds past their TTL are released (``release``), their credits returned to their grants;
 3. a cycle that has ended renews: a pending downgrade takes effect, and the plan's allowance
-   for the new cycle is granted, once per cycle (``UNIQUE (account_id, cycle_number)``).
+   for the new cycle is granted, once per cycle (``UNIQUE (account_id, cycle_number)``). An
+   account at the balance ceiling (``limits.MAX_BALANCE_CREDITS``) gets only the room left
+   (none at all when it is full): renewals are capped and recorded, never refused.
 
 Renewal run late processes each missed cycle (at most ``MAX_CATCH_UP_CYCLES``); run twice, or
 from several processes at once, it finds nothing left to do, because the account row is
@@ -23,6 +25,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from gencredits.domain.balances import room_under_ceiling
 from gencredits.domain.ledger import DEFAULT_PRIORITY, EntryKind, GrantSource, HoldStatus
 from gencredits.domain.limits import LOW_BALANCE_PERCENT
 from gencredits.domain.plans import Plan, Plans, cycle_bounds, cycle_index_at
@@ -198,14 +201,17 @@ def start_cycle(
     }
     account = replace(account, **changes)
     queries.update_account(connection, account.id, **changes)
-    if plan.allowance_credits > 0 and not _once_plan_used(connection, account.id, plan):
+    # At the balance ceiling the allowance is cut to the room left (a renewal is never
+    # refused: the sweep must go on), and the entry's reason says so.
+    granted = min(plan.allowance_credits, room_under_ceiling(account.balance_credits))
+    if granted > 0 and not _once_plan_used(connection, account.id, plan):
         source = GrantSource(plan.grant_source)
         grant_id = queries.insert_grant(
             connection,
             account_id=account.id,
             source=source.value,
-            amount_credits=plan.allowance_credits,
-            remaining_credits=plan.allowance_credits,
+            amount_credits=granted,
+            remaining_credits=granted,
             priority=DEFAULT_PRIORITY[source],
             starts_at=starts_at,
             expires_at=ends_at,
@@ -214,13 +220,14 @@ def start_cycle(
             created_at=now,
         )
         book = AccountBook(connection, account, now, actor, spending=False)
+        capped = "" if granted == plan.allowance_credits else ", cut to the balance ceiling"
         book.record(
             EntryKind.GRANT,
-            plan.allowance_credits,
-            available_delta=plan.allowance_credits,
-            grants=((grant_id, plan.allowance_credits),),
+            granted,
+            available_delta=granted,
+            grants=((grant_id, granted),),
             effective_at=starts_at,
-            reason=f"{plan.name} allowance, {starts_at:%Y-%m-%d} to {ends_at:%Y-%m-%d}",
+            reason=f"{plan.name} allowance, {starts_at:%Y-%m-%d} to {ends_at:%Y-%m-%d}{capped}",
         )
         book.event_at(ends_at)
         account = book.save()

@@ -33,7 +33,7 @@ from gencredits.domain.catalog import (
     PricingRule,
 )
 from gencredits.domain.credits import percent_of, plain_decimal, round_up
-from gencredits.domain.errors import InvalidRequest
+from gencredits.domain.errors import InvalidRequest, OutOfRange
 from gencredits.domain.plans import Plan, plan_rank
 from gencredits.domain.pricing import LineItem, Quote, QuoteLine, QuoteRequest, price_line, quote
 
@@ -154,6 +154,9 @@ def estimate(
     subtotal = priced.total_credits
     buffer = round_up(percent_of(Decimal(subtotal), percent))
     total = subtotal + buffer
+    if total > limits.MAX_AMOUNT_CREDITS:  # amounts stay exact in JSON
+        raise OutOfRange(total, 1, limits.MAX_AMOUNT_CREDITS, field="buffer_percent",
+                         reason="the total with its buffer is more credits than any amount")
     return Estimate(
         quote=priced,
         buffer_percent=percent,

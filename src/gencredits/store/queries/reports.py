@@ -16,6 +16,7 @@ from sqlalchemy import ColumnElement, Connection, and_, case, func, literal, or_
 
 from gencredits.domain.errors import InsufficientCredits
 from gencredits.domain.ledger import EntryKind
+from gencredits.store.queries.sums import joined, split_sum
 from gencredits.store.tables import entries, grants, refused_charges
 
 NO_PROJECT = "(no project)"
@@ -86,6 +87,11 @@ def _sum_if(condition: ColumnElement[bool], value: Any) -> Any:
     return func.coalesce(func.sum(case((condition, value), else_=literal(0))), 0)
 
 
+def _credits_if(condition: ColumnElement[bool], value: Any) -> tuple[Any, Any]:
+    """A sum of credits that cannot overflow (queries/sums.py): two columns, see ``joined``."""
+    return split_sum(case((condition, value), else_=literal(0)))
+
+
 def usage_figures(connection: Connection, account_id: str, spans: Sequence[Span]) -> Figures:
     """Charged, refunded and granted credits, charges and the first moment an entry left
     nothing available (``empty_at``), per span."""
@@ -98,20 +104,20 @@ def usage_figures(connection: Connection, account_id: str, spans: Sequence[Span]
     rows = connection.execute(
         select(
             bucket,
-            _sum_if(kind.in_(SPENDING_KINDS), -entries.c.balance_delta),
-            _sum_if(kind == EntryKind.REFUND.value, entries.c.balance_delta),
+            *_credits_if(kind.in_(SPENDING_KINDS), -entries.c.balance_delta),
+            *_credits_if(kind == EntryKind.REFUND.value, entries.c.balance_delta),
             _sum_if(kind.in_(SPENDING_KINDS), literal(1)),
-            _sum_if(incoming, entries.c.balance_delta),
+            *_credits_if(incoming, entries.c.balance_delta),
             func.min(case((emptied, entries.c.effective_at), else_=None)),
         )
         .where(entries.c.account_id == account_id, _span(entries.c.effective_at, spans))
         .group_by(bucket)
     ).all()
     return [
-        (index, {"charged_credits": int(charged), "refunded_credits": int(refunded),
-                 "charges": int(charges), "granted_credits": int(granted),
-                 "empty_at": _aware(empty_at)})
-        for index, charged, refunded, charges, granted, empty_at in rows
+        (row[0], {"charged_credits": joined(row[1], row[2]),
+                  "refunded_credits": joined(row[3], row[4]), "charges": int(row[5]),
+                  "granted_credits": joined(row[6], row[7]), "empty_at": _aware(row[8])})
+        for row in rows
     ]
 
 
@@ -119,7 +125,7 @@ def expired_figures(connection: Connection, account_id: str, spans: Sequence[Spa
     """Credits of ``expire`` entries dated in ``(starts_at, ends_at]``, per span."""
     bucket = _bucket(entries.c.effective_at, spans, end_inclusive=True)
     rows = connection.execute(
-        select(bucket, func.sum(entries.c.amount_credits))
+        select(bucket, *split_sum(entries.c.amount_credits))
         .where(
             entries.c.account_id == account_id,
             entries.c.kind == EntryKind.EXPIRE.value,
@@ -127,7 +133,7 @@ def expired_figures(connection: Connection, account_id: str, spans: Sequence[Spa
         )
         .group_by(bucket)
     ).all()
-    return [(index, {"expired_credits": int(expired or 0)}) for index, expired in rows]
+    return [(index, {"expired_credits": joined(high, low)}) for index, high, low in rows]
 
 
 def refused_figures(connection: Connection, account_id: str, spans: Sequence[Span]) -> Figures:
@@ -139,7 +145,7 @@ def refused_figures(connection: Connection, account_id: str, spans: Sequence[Spa
         select(
             bucket,
             func.count(),
-            func.sum(refused_charges.c.required_credits),
+            *split_sum(refused_charges.c.required_credits),
             _sum_if(short, literal(1)),
             func.min(case((short, refused_charges.c.created_at), else_=None)),
         )
@@ -150,9 +156,9 @@ def refused_figures(connection: Connection, account_id: str, spans: Sequence[Spa
         .group_by(bucket)
     ).all()
     return [
-        (index, {"refused_charges": int(count), "refused_credits": int(required or 0),
+        (index, {"refused_charges": int(count), "refused_credits": joined(high, low),
                  "refused_for_credits": int(short_count), "short_at": _aware(short_at)})
-        for index, count, required, short_count, short_at in rows
+        for index, count, high, low, short_count, short_at in rows
     ]
 
 
@@ -180,7 +186,7 @@ def usage_rows(connection: Connection, account_id: str, spans: Sequence[Span]) -
             model,
             entries.c.price_version,
             project,
-            func.sum(-entries.c.balance_delta),
+            *split_sum(-entries.c.balance_delta),
             _sum_if(entries.c.kind.in_(SPENDING_KINDS), literal(1)),
         )
         .where(
@@ -192,7 +198,7 @@ def usage_rows(connection: Connection, account_id: str, spans: Sequence[Span]) -
     ).all()
     return [
         (int(index), str(model_id), None if version is None else int(version), str(label),
-         int(credits), int(charges))
-        for index, model_id, version, label, credits, charges in rows
+         joined(high, low), int(charges))
+        for index, model_id, version, label, high, low, charges in rows
         if index >= 0
     ]
