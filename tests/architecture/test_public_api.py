@@ -8,7 +8,7 @@ import types
 import gencredits
 
 PINNED = [
-    "AccountKind", "AccountView", "Catalog", "CatalogEntry", "CatalogInvalid", "Client",
+    "AccountKind", "AccountView", "BalanceCeilingExceeded", "Catalog", "CatalogEntry", "CatalogInvalid", "Client",
     "Conflict", "Entry", "EntryKind", "ExceedsHoldAmount", "FeatureDisabled", "Gencredits",
     "GencreditsError", "GrantSource", "Hold", "HoldNotPending", "HoldStatus",
     "IdempotencyConflict", "InactiveModel", "InsufficientCredits", "InvalidRequest", "Kind",

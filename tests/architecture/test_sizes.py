@@ -19,12 +19,10 @@ EXEMPT_MODULES = {
 }
 
 MODULE_CEILINGS: dict[str, int] = {
-    "cli/advice_commands.py": 424,
-    "client.py": 556,
-    "service/accounts.py": 404,
+    "cli/advice_commands.py": 418,
+    "client.py": 452,
     "service/group_commit.py": 535,
-    "service/spending.py": 1236,
-    "store/engine.py": 434,
+    "service/spending.py": 1216,
 }
 
 FUNCTION_CEILINGS: dict[str, int] = {

@@ -1,4 +1,4 @@
-"""WAL checkpoints off the writers' path (``store.engine.Checkpointer``): connections of an
+"""WAL checkpoints off the writers' path (``store.sqlite.Checkpointer``): connections of an
 engine made for it do not checkpoint, and the checkpointer keeps the WAL from growing while
 writers commit without pause."""
 
@@ -15,12 +15,8 @@ import pytest
 from sqlalchemy import Engine, text
 
 import gencredits
-from gencredits.store.engine import (
-    Checkpointer,
-    checkpoints_in_background,
-    make_engine,
-    write_transaction,
-)
+from gencredits.store.engine import checkpoints_in_background, make_engine, write_transaction
+from gencredits.store.sqlite import Checkpointer
 
 PAGE_OF_BYTES = os.urandom(4000)
 

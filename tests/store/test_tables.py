@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 from sqlalchemy import DateTime
 from sqlalchemy.dialects import sqlite
 
-from gencredits.store.tables import UTCDateTime, entries, idempotency_keys
+from gencredits.store.tables import entries, idempotency_keys
+from gencredits.store.types import UTCDateTime
 
 DIALECT = sqlite.dialect()
 ZONES = st.sampled_from(

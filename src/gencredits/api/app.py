@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from fastapi import FastAPI
@@ -94,12 +94,11 @@ def switch_from_environment(name: str, default: bool) -> bool:
                          field=name)
 
 
-def create_app(
-    credits: Gencredits, settings: ApiSettings | None = None, *, owns_service: bool = False
-) -> FastAPI:
-    """The API over ``credits``; with ``owns_service`` it closes ``credits`` (its group
-    committer, then its connections) at shutdown, after the last request has been answered."""
-    settings = settings or ApiSettings()
+def background_tasks(
+    credits: Gencredits, settings: ApiSettings, *, owns_service: bool
+) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
+    """The app's lifespan: the sweep and webhook delivery run beside the requests; at shutdown
+    they stop, the rate limiters record what they counted, and an owned service closes."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -128,6 +127,18 @@ def create_app(
                     await limiter.settle()
             if owns_service:
                 await asyncio.to_thread(credits.close)
+
+    return lifespan
+
+
+def create_app(
+    credits: Gencredits, settings: ApiSettings | None = None, *, owns_service: bool = False
+) -> FastAPI:
+    """The API over ``credits``; with ``owns_service`` it closes ``credits`` (its group
+    committer, then its connections) at shutdown, after the last request has been answered."""
+    settings = settings or ApiSettings()
+
+    lifespan = background_tasks(credits, settings, owns_service=owns_service)
 
     app = FastAPI(
         title="gencredits",

@@ -52,7 +52,6 @@ from gencredits.service.reports import UsageReport
 from gencredits.service.spending import Settlement, Transfer
 from gencredits.store.catalog_document import load_catalog_file
 from gencredits.store.engine import (
-    Checkpointer,
     checkpoints_in_background,
     database_url_from_environment,
     make_engine,
@@ -60,6 +59,7 @@ from gencredits.store.engine import (
     write_transaction,
 )
 from gencredits.store.plans_document import load_plans_file, plan_to_document
+from gencredits.store.sqlite import Checkpointer
 from gencredits.store.tables import catalog_versions, plans, settings
 
 OPERATOR = "operator"
@@ -464,7 +464,7 @@ def open(
     default catalog and plans on first start, and return the service.
 
     ``background_checkpoints`` (SQLite files; the server turns it on): WAL checkpoints run in
-    a thread of the service's (``store.engine.Checkpointer``), not inside the commit of
+    a thread of the service's (``store.sqlite.Checkpointer``), not inside the commit of
     whichever charge crosses the threshold; :meth:`Gencredits.close` stops it."""
     url = database_url or database_url_from_environment()
     engine = make_engine(url, pool_size=pool_size, background_checkpoints=background_checkpoints)

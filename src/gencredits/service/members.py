@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection
 
 from gencredits.domain import limits
 from gencredits.domain.errors import InvalidRequest
@@ -17,7 +17,7 @@ from gencredits.service.idempotency import check_key
 from gencredits.service.mutation import Mutation
 from gencredits.store import queries
 from gencredits.store.queries import AccountRow
-from gencredits.store.tables import account_members, project_caps
+from gencredits.store.queries import members as member_queries
 
 
 def set_members(
@@ -36,26 +36,10 @@ def set_members(
     def perform(connection: Connection, account: AccountRow, now: datetime) -> AccountView:
         if add:  # an account with members is a shared pool
             queries.update_account(connection, account_id, kind=AccountKind.POOL.value)
-        existing = set(
-            connection.execute(
-                select(account_members.c.member_id).where(
-                    account_members.c.account_id == account_id
-                )
-            ).scalars()
-        )
-        for member in sorted(set(add) - existing):
-            connection.execute(
-                insert(account_members).values(
-                    account_id=account_id, member_id=member, role="member", added_at=now
-                )
-            )
+        existing = member_queries.member_ids(connection, account_id)
+        member_queries.add_members(connection, account_id, sorted(set(add) - existing), now)
         if remove:
-            connection.execute(
-                delete(account_members).where(
-                    account_members.c.account_id == account_id,
-                    account_members.c.member_id.in_(remove),
-                )
-            )
+            member_queries.remove_members(connection, account_id, remove)
         return account_view(connection, account_id)
 
     mutation = Mutation(
@@ -81,17 +65,7 @@ def set_project_cap(
     check_key(idempotency_key)
 
     def perform(connection: Connection, account: AccountRow, now: datetime) -> None:
-        connection.execute(
-            delete(project_caps).where(
-                project_caps.c.account_id == account_id, project_caps.c.project == project
-            )
-        )
-        if cap_credits is not None:
-            connection.execute(
-                insert(project_caps).values(
-                    account_id=account_id, project=project, cap_credits=cap_credits, updated_at=now
-                )
-            )
+        member_queries.set_project_cap(connection, account_id, project, cap_credits, now)
 
     mutation: Mutation[None] = Mutation(
         scope=account_id, key=idempotency_key, operation="set_project_cap",
