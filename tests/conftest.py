@@ -94,12 +94,21 @@ THROUGH_PGBOUNCER = pytest.param(
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """``database_url`` runs each test on SQLite and PostgreSQL, and also through PgBouncer
     for the tests marked ``pgbouncer`` (a representative part of the service suite)."""
-    if "database_url" not in metafunc.fixturenames:
+    if "database_url" not in metafunc.fixturenames or _parametrizes_database(metafunc):
         return
     backends = list(BACKENDS)
     if any(metafunc.definition.iter_markers("pgbouncer")):
         backends.append(THROUGH_PGBOUNCER)
     metafunc.parametrize("database_url", backends, indirect=True)
+
+
+def _parametrizes_database(metafunc: pytest.Metafunc) -> bool:
+    """A test that picks its own backends with ``parametrize("database_url", ...)``."""
+    for mark in metafunc.definition.iter_markers("parametrize"):
+        names = mark.args[0] if mark.args else mark.kwargs.get("argnames", "")
+        if "database_url" in (names.split(",") if isinstance(names, str) else names):
+            return True
+    return False
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ Route = tuple[str, str]
 
 PUBLIC: set[Route] = {
     ("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"), ("GET", "/problems/{code}"),
-    ("GET", "/openapi.json"), ("GET", "/docs"),
+    ("GET", "/openapi.json"), ("GET", "/docs"), ("GET", "/docs-start.js"),
 }
 
 # Routes an account key may call; those naming an account, hold or entry check it is theirs.

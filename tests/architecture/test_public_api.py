@@ -8,8 +8,9 @@ import types
 import gencredits
 
 PINNED = [
-    "AccountKind", "AccountView", "BalanceCeilingExceeded", "Catalog", "CatalogEntry", "CatalogInvalid", "Client",
-    "Conflict", "Entry", "EntryKind", "ExceedsHoldAmount", "FeatureDisabled", "Gencredits",
+    "AccountKind", "AccountView", "BalanceCeilingExceeded", "Catalog", "CatalogEntry",
+    "CatalogInvalid", "Client", "Conflict", "Entry", "EntryKind", "ExceedsHoldAmount",
+    "FeatureDisabled", "Gencredits",
     "GencreditsError", "GrantSource", "Hold", "HoldNotPending", "HoldStatus",
     "IdempotencyConflict", "InactiveModel", "InsufficientCredits", "InvalidRequest", "Kind",
     "LineItem", "ManualClock", "NotFound", "OutOfRange", "Page", "Plan", "PlanChangeResult",

@@ -259,7 +259,7 @@ def test_a_webhook_gets_the_events_of_its_types_while_active(
                                      clock.now())[0]
     emit(events.EventType.RENEWAL)
     emit(events.EventType.LOW_BALANCE)
-    events.disable_webhook(engine, every.id)
+    events.disable_webhook(engine, every.id, clock.now())
     emit(events.EventType.RENEWAL)
     assert events.delivery_counts(engine) == {"pending": 4}  # every: 2, renewals: 2
     active = {hook.id: hook.active for hook in events.list_webhooks(engine)}
