@@ -28,11 +28,17 @@ from gencredits.domain.errors import (
 from gencredits.domain.ledger import AccountKind, Entry, EntryKind, GrantSource, Hold, HoldStatus
 from gencredits.domain.plans import Plan, Plans
 from gencredits.domain.pricing import LineItem, Quote, QuoteLine, QuoteRequest, quote
-from gencredits.service.accounts import AccountView, PlanChangeResult
-from gencredits.service.audit import Page, SweepResult, VerifyReport
+from gencredits.domain.results import (
+    AccountView,
+    Page,
+    PlanChangeResult,
+    Settlement,
+    SweepResult,
+    Transfer,
+    VerifyReport,
+)
 from gencredits.service.clock import ManualClock, SystemClock
 from gencredits.service.facade import Gencredits, open
-from gencredits.service.spending import Settlement, Transfer
 from gencredits.store.catalog_document import load_catalog_file
 
 __version__ = "0.1.0"

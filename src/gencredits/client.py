@@ -53,7 +53,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from decimal import Decimal
 from types import TracebackType
 from typing import Any
 
@@ -66,12 +65,18 @@ from gencredits.client_errors import (
     Unauthorized,
     raise_for_problem,
 )
-from gencredits.domain.catalog import Kind
 from gencredits.domain.ledger import Entry, Hold
-from gencredits.domain.pricing import LineItem, Quote, QuoteLine, QuoteRequest
-from gencredits.service.accounts import AccountView, PlanChangeResult
-from gencredits.service.audit import Page, SweepResult, VerifyReport
-from gencredits.service.spending import Settlement, Transfer
+from gencredits.domain.pricing import LineItem, Quote, QuoteRequest
+from gencredits.domain.results import (
+    AccountView,
+    Page,
+    PlanChangeResult,
+    Settlement,
+    SweepResult,
+    Transfer,
+    VerifyReport,
+    quote_from_dict,
+)
 
 Lines = QuoteRequest | Sequence[Mapping[str, Any] | LineItem]
 JSON = dict[str, Any]
@@ -96,36 +101,6 @@ def lines_document(lines: Lines) -> list[JSON]:
         else:
             document.append(dict(item))
     return document
-
-
-def quote_from_dict(data: Mapping[str, Any]) -> Quote:
-    """A :class:`Quote` from its ``as_dict()`` shape (exact decimals come as strings)."""
-    return Quote(
-        price_version=data["price_version"],
-        lines=tuple(
-            QuoteLine(
-                model_id=line["model"],
-                model_name=line["model_name"],
-                kind=Kind(line["kind"]),
-                rule=line["rule"],
-                outputs=line["outputs"],
-                count=line["count"],
-                seconds=line["seconds"],
-                quality=line["quality"],
-                option=line["option"],
-                price_per_output=Decimal(line["price_per_output"]),
-                undiscounted_request=Decimal(line["undiscounted_request"]),
-                discount_name=line["discount"],
-                discount_percent=Decimal(line["discount_percent"]),
-                request_credits=line["unit_credits"],
-                subtotal_credits=line["subtotal"],
-            )
-            for line in data["lines"]
-        ),
-        total_credits=data["total"],
-        issued_at=datetime.fromisoformat(data["issued_at"]),
-        expires_at=datetime.fromisoformat(data["expires_at"]),
-    )
 
 
 def _without_none(document: Mapping[str, Any]) -> JSON:

@@ -20,9 +20,9 @@ EXEMPT_MODULES = {
 
 MODULE_CEILINGS: dict[str, int] = {
     "cli/advice_commands.py": 418,
-    "client.py": 452,
+    "client.py": 427,
     "service/group_commit.py": 535,
-    "service/spending.py": 1216,
+    "service/spending.py": 1179,
 }
 
 FUNCTION_CEILINGS: dict[str, int] = {

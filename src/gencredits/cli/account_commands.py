@@ -16,7 +16,7 @@ from gencredits.domain.credits import format_credits, plain_decimal
 from gencredits.domain.errors import InvalidRequest
 from gencredits.domain.ledger import AccountKind
 from gencredits.domain.plans import PlanChange
-from gencredits.service.accounts import AccountView
+from gencredits.domain.results import AccountView
 from gencredits.store.plans_document import plans_to_document
 
 AccountArgument = Annotated[str, typer.Argument(metavar="ACCOUNT", help="Account id.")]

@@ -15,7 +15,7 @@ from rich.table import Table
 
 from gencredits.domain.credits import format_credits
 from gencredits.domain.ledger import Entry, EntryKind
-from gencredits.service.accounts import AccountView
+from gencredits.domain.results import AccountView
 
 VERBS: dict[EntryKind, str] = {
     EntryKind.GRANT: "granted",

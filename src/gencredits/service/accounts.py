@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import secrets
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +18,7 @@ from gencredits.domain import limits
 from gencredits.domain.errors import Conflict, InvalidRequest, NotFound
 from gencredits.domain.ledger import AccountKind, EntryKind, HoldStatus
 from gencredits.domain.plans import Plan, PlanChange, classify_change
+from gencredits.domain.results import AccountView, PlanChangeResult
 from gencredits.service.book import FAR_FUTURE_EVENT, AccountBook
 from gencredits.service.context import Context
 from gencredits.service.idempotency import check_key
@@ -30,64 +30,6 @@ from gencredits.store.queries import AccountRow
 from gencredits.store.tables import account_members, accounts, grants, holds
 
 ACCOUNT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,63}$")
-
-
-@dataclass(frozen=True, slots=True)
-class AccountView:
-    id: str
-    name: str
-    kind: str
-    plan_id: str
-    pending_plan_id: str | None
-    balance_credits: int
-    available_credits: int
-    held_credits: int
-    active_holds: int
-    cycle_starts_at: datetime
-    cycle_ends_at: datetime
-    allowance_credits: int
-    allowance_used_credits: int
-    members: tuple[str, ...]
-    created_at: datetime
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "kind": self.kind,
-            "plan": self.plan_id,
-            "pending_plan": self.pending_plan_id,
-            "balance": self.balance_credits,
-            "available": self.available_credits,
-            "held": self.held_credits,
-            "active_holds": self.active_holds,
-            "cycle_start": self.cycle_starts_at.isoformat(),
-            "cycle_end": self.cycle_ends_at.isoformat(),
-            "allowance": self.allowance_credits,
-            "allowance_used": self.allowance_used_credits,
-            "members": list(self.members),
-            "created_at": self.created_at.isoformat(),
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> AccountView:
-        return cls(
-            id=data["id"],
-            name=data["name"],
-            kind=data["kind"],
-            plan_id=data["plan"],
-            pending_plan_id=data["pending_plan"],
-            balance_credits=data["balance"],
-            available_credits=data["available"],
-            held_credits=data["held"],
-            active_holds=data["active_holds"],
-            cycle_starts_at=datetime.fromisoformat(data["cycle_start"]),
-            cycle_ends_at=datetime.fromisoformat(data["cycle_end"]),
-            allowance_credits=data["allowance"],
-            allowance_used_credits=data["allowance_used"],
-            members=tuple(data["members"]),
-            created_at=datetime.fromisoformat(data["created_at"]),
-        )
 
 
 def create_account(
@@ -253,19 +195,6 @@ def list_accounts(ctx: Context, *, after: str | None, limit: int) -> list[Accoun
             statement = statement.where(accounts.c.id > after)
         ids = list(connection.execute(statement).scalars())
         return [account_view(connection, account_id) for account_id in ids]
-
-
-@dataclass(frozen=True, slots=True)
-class PlanChangeResult:
-    change: PlanChange
-    account: AccountView
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"change": self.change.value, "account": self.account.as_dict()}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> PlanChangeResult:
-        return cls(PlanChange(data["change"]), AccountView.from_dict(data["account"]))
 
 
 def change_plan(

@@ -6,15 +6,14 @@ figures, the grants and the holds. Any difference is a bug; there must be none.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Connection, func, select
 
 from gencredits.domain import limits
 from gencredits.domain.errors import InvalidRequest, NotFound
 from gencredits.domain.ledger import Entry, EntryKind, HoldStatus
+from gencredits.domain.results import Page, SweepResult, VerifyReport
 from gencredits.service.context import Context
 from gencredits.service.idempotency import purge_keys, replay_of
 from gencredits.service.mutation import Mutation, operator_scope
@@ -22,18 +21,6 @@ from gencredits.store import queries
 from gencredits.store.engine import read_transaction
 from gencredits.store.queries import EntryFilter
 from gencredits.store.tables import accounts, entries, grants, holds
-
-
-@dataclass(frozen=True, slots=True)
-class Page:
-    entries: tuple[Entry, ...]
-    next_cursor: int | None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "entries": [entry.as_dict() for entry in self.entries],
-            "next_cursor": self.next_cursor,
-        }
 
 
 def history(
@@ -74,20 +61,6 @@ def get_entry(ctx: Context, entry_id: int) -> Entry:
     if entry is None:
         raise NotFound("entry", entry_id, field="entry_id")
     return entry
-
-
-@dataclass(frozen=True, slots=True)
-class SweepResult:
-    accounts_checked: int
-    accounts_updated: int
-    keys_purged: int
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "accounts_checked": self.accounts_checked,
-            "accounts_updated": self.accounts_updated,
-            "keys_purged": self.keys_purged,
-        }
 
 
 def sweep(
@@ -138,25 +111,6 @@ def sweep(
         return SweepResult(checked, updated, purge_keys(connection, now))
 
     return ctx.mutation(mutation, finish)
-
-
-@dataclass
-class VerifyReport:
-    accounts_checked: int = 0
-    entries_checked: int = 0
-    differences: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.differences
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "accounts_checked": self.accounts_checked,
-            "entries_checked": self.entries_checked,
-            "differences": self.differences,
-        }
 
 
 def verify(ctx: Context) -> VerifyReport:

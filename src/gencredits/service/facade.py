@@ -37,11 +37,18 @@ from gencredits.domain.errors import GencreditsError
 from gencredits.domain.ledger import AccountKind, Entry, GrantSource, Hold
 from gencredits.domain.plans import Plan, Plans
 from gencredits.domain.pricing import Quote, QuoteRequest
+from gencredits.domain.results import (
+    AccountView,
+    Page,
+    PlanChangeResult,
+    Settlement,
+    SweepResult,
+    Transfer,
+    VerifyReport,
+)
 from gencredits.service import accounts, audit, group_commit, members, spending
 from gencredits.service import advice as advice_service
-from gencredits.service.accounts import AccountView, PlanChangeResult
 from gencredits.service.advice import MarginReport
-from gencredits.service.audit import Page, SweepResult, VerifyReport
 from gencredits.service.catalogs import CatalogStore
 from gencredits.service.clock import Clock, clock_from_environment
 from gencredits.service.context import Context
@@ -49,7 +56,6 @@ from gencredits.service.group_commit import ChargeItem, GroupCommitter
 from gencredits.service.mutation import Mutation, operator_scope
 from gencredits.service.plan_store import PlanStore
 from gencredits.service.reports import UsageReport
-from gencredits.service.spending import Settlement, Transfer
 from gencredits.store.catalog_document import load_catalog_file
 from gencredits.store.engine import (
     checkpoints_in_background,

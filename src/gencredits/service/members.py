@@ -11,7 +11,8 @@ from sqlalchemy import Connection
 from gencredits.domain import limits
 from gencredits.domain.errors import InvalidRequest
 from gencredits.domain.ledger import AccountKind
-from gencredits.service.accounts import AccountView, account_view, check_member, check_project
+from gencredits.domain.results import AccountView
+from gencredits.service.accounts import account_view, check_member, check_project
 from gencredits.service.context import Context
 from gencredits.service.idempotency import check_key
 from gencredits.service.mutation import Mutation

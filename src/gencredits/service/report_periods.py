@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from gencredits.domain.plans import Plans, add_months
-from gencredits.service.accounts import AccountView
+from gencredits.domain.results import AccountView
 from gencredits.store.queries import reports as report_queries
 
 

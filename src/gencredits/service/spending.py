@@ -40,6 +40,7 @@ from gencredits.domain.ledger import (
     split_allocations,
 )
 from gencredits.domain.pricing import LineItem, Quote, QuoteRequest, exact_lines, quote
+from gencredits.domain.results import Settlement, Transfer
 from gencredits.service import events
 from gencredits.service.accounts import check_project
 from gencredits.service.book import AccountBook, spending_events
@@ -64,44 +65,6 @@ Result = TypeVar("Result")
 MANUAL_GRANT_SOURCES = frozenset(
     {GrantSource.PROMO, GrantSource.TOPUP, GrantSource.ADJUSTMENT, GrantSource.TRIAL}
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Settlement:
-    """The outcome of capturing a hold: the hold, the capture entry and the release of the
-    rest (when less than the whole hold was captured)."""
-
-    hold: Hold
-    capture: Entry | None
-    release: Entry | None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "hold": self.hold.as_dict(),
-            "capture": self.capture.as_dict() if self.capture else None,
-            "release": self.release.as_dict() if self.release else None,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Settlement:
-        return cls(
-            Hold.from_dict(data["hold"]),
-            Entry.from_dict(data["capture"]) if data["capture"] else None,
-            Entry.from_dict(data["release"]) if data["release"] else None,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Transfer:
-    outgoing: Entry
-    incoming: Entry
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"out": self.outgoing.as_dict(), "in": self.incoming.as_dict()}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Transfer:
-        return cls(Entry.from_dict(data["out"]), Entry.from_dict(data["in"]))
 
 
 # --- pricing a request ------------------------------------------------------------------------

@@ -22,8 +22,8 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from gencredits.domain import errors
 from gencredits.domain.credits import format_credits
+from gencredits.domain.results import AccountView
 from gencredits.service import lookups
-from gencredits.service.accounts import AccountView
 from gencredits.service.facade import Gencredits
 from gencredits.service.keys import ApiKey
 from gencredits.web.sessions import COOKIE_NAME, SESSION_LIFETIME_SECONDS, Session, SessionSigner

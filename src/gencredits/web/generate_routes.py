@@ -24,7 +24,7 @@ from gencredits.domain.catalog import Catalog, CatalogEntry, Kind, Tier
 from gencredits.domain.credits import format_credits, round_half_up
 from gencredits.domain.ledger import EntryKind
 from gencredits.domain.pricing import Quote, QuoteRequest
-from gencredits.service.accounts import AccountView
+from gencredits.domain.results import AccountView
 from gencredits.web.auth_routes import dashboard_of
 from gencredits.web.core import FormError, Visitor, day, friendly
 from gencredits.web.forms import Form, choices_of, defaults_of, line_item, read_form

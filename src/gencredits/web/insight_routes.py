@@ -24,7 +24,7 @@ from gencredits.domain.catalog import Catalog, Kind, OptionTableRule, PerSecondR
 from gencredits.domain.credits import plain_decimal
 from gencredits.domain.ledger import Entry, EntryKind
 from gencredits.domain.pricing import QuoteRequest
-from gencredits.service.accounts import AccountView
+from gencredits.domain.results import AccountView
 from gencredits.service.facade import Gencredits
 from gencredits.web import usage
 from gencredits.web.auth_routes import dashboard_of
