@@ -8,11 +8,12 @@ one fails, and one that is gone must be struck off (the list only shrinks).
 
 from __future__ import annotations
 
+import ast
 import sys
 
 import pytest
 
-from tests.architecture.source import Import, imports_of, layer_of, modules
+from tests.architecture.source import Import, imports_of, layer_of, modules, tree_of
 
 # The gencredits layers each layer may import. Top-level modules are layers of their own:
 # the package's __init__ and server.py (the composition root) may import anything.
@@ -38,7 +39,6 @@ EVERYTHING = {"__init__", "server"}
 EXCEPTIONS: set[tuple[str, str]] = {
     ("api/routes/catalog.py", "gencredits.store.catalog_document"),
     ("api/routes/catalog.py", "gencredits.store.plans_document"),
-    ("api/routes/ops.py", "gencredits.store.engine"),
     ("cli/account_commands.py", "gencredits.store.plans_document"),
     ("cli/catalog_commands.py", "gencredits.store.catalog_document"),
     ("cli/serve_commands.py", "gencredits.api.app"),
@@ -111,3 +111,18 @@ def test_the_checker_sees_a_forbidden_import() -> None:
     assert breaks_contract(Import("client.py", "gencredits.service.spending", ()))
     assert not breaks_contract(Import("server.py", "gencredits.store.engine", ()))
     assert not breaks_contract(Import("api/app.py", "sqlalchemy", ()))
+
+
+EDGES = ("api", "cli", "web")
+
+
+@pytest.mark.parametrize("module", [m for m in modules() if layer_of(m) in EDGES])
+def test_edges_never_reach_past_the_facade(module: str) -> None:
+    """The edges call ``Gencredits``' doors (ping, keys, events, webhooks, shared state), never
+    its ``engine``: a statement an edge needs is a facade method, not a connection."""
+    reaches = [
+        node.lineno
+        for node in ast.walk(tree_of(module))
+        if isinstance(node, ast.Attribute) and node.attr in ("engine", "_context")
+    ]
+    assert not reaches, f"{module} reaches past the facade on lines {reaches}"

@@ -20,8 +20,8 @@ class CountingStore(SignedOutInDatabase):
 
 def test_a_sign_out_in_one_process_holds_in_another(database_url: str) -> None:
     with gencredits.open(database_url, pool_size=2) as credits:
-        here = SessionSigner(SECRET, SignedOutInDatabase(credits.engine))
-        there_store = CountingStore(credits.engine)
+        here = SessionSigner(SECRET, SignedOutInDatabase(credits))
+        there_store = CountingStore(credits)
         there = SessionSigner(SECRET, there_store)
         session, other = here.new("key_abc"), here.new("key_abc")
         cookie = here.dump(session)

@@ -28,7 +28,6 @@ from gencredits.api.rate_limits import SharedRateLimiter
 from gencredits.api.routes import accounts, advice, catalog, events, money, ops
 from gencredits.api.security_headers import SecurityHeadersMiddleware
 from gencredits.domain.errors import GencreditsError, InvalidRequest
-from gencredits.service import keys, shared_state
 from gencredits.service.events import WebhookDispatcher
 from gencredits.service.facade import Gencredits
 
@@ -56,7 +55,7 @@ DEFAULT_KEY_CACHE_SECONDS = 60.0
 
 def key_cache(credits: Gencredits, seconds: float | None) -> KeyCache | None:
     """The server's key cache (see ``ApiSettings.key_cache_seconds``)."""
-    revocations = keys.revocations(credits.engine)
+    revocations = credits.key_revocations()
     if seconds is None:
         seconds = DEFAULT_KEY_CACHE_SECONDS if revocations is not None else 0.0
     return KeyCache(seconds, revocations=revocations) if seconds > 0 else None
@@ -68,11 +67,8 @@ def shared_limiter(
     """A limit every worker process of ``credits``' database shares; None when off."""
     if rate_per_second <= 0 or burst < 1:
         return None
-    engine = credits.engine
     return SharedRateLimiter(
-        rate_per_second, burst,
-        fold=lambda *arguments: shared_state.fold_into_bucket(engine, *arguments),
-        forget=lambda now: shared_state.forget_full_buckets(engine, now),
+        rate_per_second, burst, fold=credits.fold_into_bucket, forget=credits.forget_full_buckets
     )
 
 
@@ -109,7 +105,7 @@ def background_tasks(
             )
         dispatcher = None
         if settings.webhook_interval_seconds > 0:
-            dispatcher = WebhookDispatcher(credits.engine)
+            dispatcher = credits.webhook_dispatcher()
             tasks.append(asyncio.create_task(
                 _deliver_forever(credits, dispatcher, settings.webhook_interval_seconds)
             ))

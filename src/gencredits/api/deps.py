@@ -23,7 +23,7 @@ from gencredits.api.rate_limits import SharedRateLimiter
 from gencredits.domain import limits
 from gencredits.domain.errors import InvalidRequest, NotFound
 from gencredits.service.facade import Gencredits
-from gencredits.service.keys import ApiKey, authenticate, hash_secret
+from gencredits.service.keys import ApiKey, hash_secret
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,7 +201,7 @@ async def _read_key(request: Request, cache: KeyCache | None, secret: str) -> Ap
     if 0 < len(secret) <= 200:
         generation = cache.generation if cache is not None else 0
         credits: Gencredits = request.app.state.credits
-        key = await run_in_threadpool(authenticate, credits.engine, secret)
+        key = await run_in_threadpool(credits.authenticate, secret)
         if key is not None and cache is not None:
             cache.put(secret, key, generation)
     if key is None:

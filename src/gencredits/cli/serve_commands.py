@@ -13,7 +13,6 @@ import typer
 from gencredits.cli.advice_commands import seed_with_progress
 from gencredits.cli.inputs import KeyOption
 from gencredits.cli.output import console, emit, refusals
-from gencredits.service import keys
 from gencredits.service.demo import has_accounts
 from gencredits.service.facade import open as open_service
 
@@ -59,9 +58,8 @@ def serve(
     with refusals():
         switch_from_environment("GENCREDITS_GROUP_COMMIT", default=True)  # refused here, once
         credits = open_service()
-    if keys.operator_key_count(credits.engine) == 0:
-        _, secret = keys.create_key(credits.engine, account_id=None, name="operator (first start)",
-                                    now=credits.clock.now())
+    if credits.operator_key_count() == 0:
+        _, secret = credits.create_key(account_id=None, name="operator (first start)")
         console.print("[bold]Operator key[/bold] (shown once, keep it safe):")
         console.print(secret, highlight=False, soft_wrap=True)
     seed_demo = demo and not has_accounts(credits)
@@ -122,8 +120,8 @@ def create_key(
     ``--key``, kept with the key so that a retry prints the same key)."""
     with refusals():
         credits = open_service()
-        key, secret = keys.create_key(credits.engine, account_id=account, name=name,
-                                      now=credits.clock.now(), idempotency_key=idempotency_key)
+        key, secret = credits.create_key(account_id=account, name=name,
+                                         idempotency_key=idempotency_key)
     emit(as_json, lambda: key.as_dict() | {"secret": secret},
          lambda: console.print(f"{key.id}  {'operator' if key.is_operator else key.account_id}\n"
                                f"{secret}", highlight=False, soft_wrap=True))
@@ -132,7 +130,7 @@ def create_key(
 def list_keys(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List API keys (never their secrets)."""
     with refusals():
-        found = keys.list_keys(open_service().engine)
+        found = open_service().list_keys()
 
     def render() -> None:
         for k in found:
@@ -151,6 +149,5 @@ def revoke_key(
     PostgreSQL, a server with GENCREDITS_KEY_CACHE_SECONDS set may take it that long)."""
     with refusals():
         credits = open_service()
-        key = keys.revoke_key(credits.engine, key_id, credits.clock.now(),
-                              idempotency_key=idempotency_key)
+        key = credits.revoke_key(key_id, idempotency_key=idempotency_key)
     emit(as_json, key.as_dict, lambda: console.print(f"revoked {key.id}"))

@@ -260,16 +260,14 @@ def _play_day(
         clock.set(max(moment, clock.now()))  # a held job may have run past this moment
         job = _pick(rng, profile.jobs)
         key = f"demo:{profile.account_id}:{moment:%Y%m%d}:{number}"
-        options = {
-            "project": rng.choice(profile.projects) if profile.projects else None,
-            "actor": rng.choice(profile.members) if profile.members else DEMO_ACTOR,
-            "idempotency_key": key,
-        }
+        project = rng.choice(profile.projects) if profile.projects else None
+        actor = rng.choice(profile.members) if profile.members else DEMO_ACTOR
         try:
             if job.hold:
-                _run_held_job(credits, clock, rng, profile, job, key, options, result)
+                _run_held_job(credits, clock, rng, profile, job, key, (project, actor), result)
             else:
-                entry = credits.charge(profile.account_id, job.request(), **options)
+                entry = credits.charge(profile.account_id, job.request(), project=project,
+                                       actor=actor, idempotency_key=key)
                 result.charges += 1
                 if rng.random() < 0.03:  # the operator judges the generation failed
                     credits.refund(entry.id, reason="generation failed",
@@ -287,25 +285,28 @@ def _run_held_job(
     profile: Profile,
     job: Job,
     key: str,
-    options: dict[str, Any],
+    project_and_actor: tuple[str | None, str],
     result: DemoResult,
 ) -> None:
     """Hold, let the job run a few minutes, then capture (sometimes part), release or forget."""
-    held = credits.hold(profile.account_id, job.request(), job_ref=key, **options)
+    project, actor = project_and_actor
+    held = credits.hold(profile.account_id, job.request(), job_ref=key, project=project,
+                        actor=actor, idempotency_key=key)
     result.holds += 1
     clock.advance(minutes=rng.randint(1, 6))
     outcome = rng.random()
-    settle = {"idempotency_key": f"{key}:settle", "actor": DEMO_ACTOR}
+    settle_key = f"{key}:settle"
     if outcome < 0.10:
-        credits.release(held.id, **settle)  # the job failed
+        credits.release(held.id, idempotency_key=settle_key, actor=DEMO_ACTOR)  # the job failed
         result.releases += 1
     elif outcome < 0.14:
         pass  # never settled: the hold lapses after its TTL and is released by itself
     elif job.outputs > 1 and outcome < 0.30:
-        credits.capture(held.id, outputs_delivered=job.outputs - 1, **settle)
+        credits.capture(held.id, outputs_delivered=job.outputs - 1,
+                        idempotency_key=settle_key, actor=DEMO_ACTOR)
         result.captures += 1
     else:
-        credits.capture(held.id, **settle)
+        credits.capture(held.id, idempotency_key=settle_key, actor=DEMO_ACTOR)
         result.captures += 1
 
 

@@ -13,11 +13,12 @@ Every method is one unit of work. Operating errors are the exceptions of
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import httpx
 from sqlalchemy import Connection, Engine, insert, select
 from sqlalchemy.exc import IntegrityError
 
@@ -46,13 +47,24 @@ from gencredits.domain.results import (
     Transfer,
     VerifyReport,
 )
-from gencredits.service import accounts, audit, group_commit, members, spending
+from gencredits.service import (
+    accounts,
+    audit,
+    events,
+    group_commit,
+    keys,
+    members,
+    shared_state,
+    spending,
+)
 from gencredits.service import advice as advice_service
 from gencredits.service.advice import MarginReport
 from gencredits.service.catalogs import CatalogStore
 from gencredits.service.clock import Clock, clock_from_environment
 from gencredits.service.context import Context
+from gencredits.service.events import Webhook, WebhookDispatcher
 from gencredits.service.group_commit import ChargeItem, GroupCommitter
+from gencredits.service.keys import ApiKey
 from gencredits.service.mutation import Mutation, operator_scope
 from gencredits.service.plan_store import PlanStore
 from gencredits.service.reports import UsageReport
@@ -62,9 +74,11 @@ from gencredits.store.engine import (
     database_url_from_environment,
     make_engine,
     migrate,
+    read_transaction,
     write_transaction,
 )
 from gencredits.store.plans_document import load_plans_file, plan_to_document
+from gencredits.store.queries import health
 from gencredits.store.sqlite import Checkpointer
 from gencredits.store.tables import catalog_versions, plans, settings
 
@@ -201,32 +215,64 @@ class Gencredits:
 
     # --- moving credits -------------------------------------------------------------------------
 
-    def charge(self, account_id: str, request: QuoteRequest, **options: Any) -> Entry:
-        """Options: idempotency_key, price_version, project, job_ref, actor.
+    def charge(
+        self,
+        account_id: str,
+        request: QuoteRequest,
+        *,
+        idempotency_key: str | None = None,
+        price_version: int | None = None,
+        project: str | None = None,
+        job_ref: str | None = None,
+        actor: str = OPERATOR,
+    ) -> Entry:
+        """Debit the price of ``request`` (priced at ``price_version``, else the current one).
 
         After :meth:`start_group_commit`, concurrent charges share transactions; the answers
         are the same."""
-        options.setdefault("idempotency_key", None)
-        options.setdefault("actor", OPERATOR)
         committer = self._committer
         if committer is not None:
-            return committer.charge(account_id, request, **options)
-        return spending.charge(self._context, account_id, request, **options)
+            return committer.charge(
+                account_id, request, idempotency_key=idempotency_key,
+                price_version=price_version, project=project, job_ref=job_ref, actor=actor,
+            )
+        return spending.charge(
+            self._context, account_id, request, idempotency_key=idempotency_key,
+            price_version=price_version, project=project, job_ref=job_ref, actor=actor,
+        )
 
-    async def charge_async(self, account_id: str, request: QuoteRequest, **options: Any) -> Entry:
+    async def charge_async(
+        self,
+        account_id: str,
+        request: QuoteRequest,
+        *,
+        idempotency_key: str | None = None,
+        price_version: int | None = None,
+        project: str | None = None,
+        job_ref: str | None = None,
+        actor: str = OPERATOR,
+    ) -> Entry:
         """:meth:`charge` for an event loop (a server's request handler): with group commit
         started, the charge goes to its writer thread and its answer comes back through the
         loop, no thread parked on it; without, it runs in the loop's default executor."""
-        options.setdefault("idempotency_key", None)
-        options.setdefault("actor", OPERATOR)
+        item = ChargeItem(account_id, request, idempotency_key, price_version, project, job_ref,
+                          actor)
         committer = self._committer
         if committer is not None:
-            return await committer.charge_async(ChargeItem(account_id, request, **options))
+            return await committer.charge_async(item)
         return await asyncio.to_thread(
-            spending.charge, self._context, account_id, request, **options
+            spending.charge, self._context, account_id, request,
+            idempotency_key=idempotency_key, price_version=price_version, project=project,
+            job_ref=job_ref, actor=actor,
         )
 
-    def start_group_commit(self, **options: Any) -> None:
+    def start_group_commit(
+        self,
+        *,
+        window_seconds: float = limits.DEFAULT_GROUP_COMMIT_WINDOW_SECONDS,
+        max_items: int = limits.MAX_BATCH_ITEMS,
+        writers: int = 1,
+    ) -> None:
         """Send every :meth:`charge` from now on through one :class:`GroupCommitter` (options
         as :meth:`group_committer`): charges that arrive while a batch commits join the next
         one, so many concurrent callers (a server's request threads) share each fsync. A lone
@@ -234,7 +280,10 @@ class Gencredits:
         PostgreSQL it carried 25-30% more than no window, benchmarks/RESULTS.md). :meth:`close`
         stops it."""
         if self._committer is None:
-            self._committer = GroupCommitter(self._context, **options)
+            self._committer = GroupCommitter(
+                self._context, window_seconds=window_seconds, max_items=max_items,
+                writers=writers,
+            )
 
     @property
     def committer(self) -> GroupCommitter | None:
@@ -247,36 +296,92 @@ class Gencredits:
         :meth:`charge`."""
         return group_commit.charge_many(self._context, items)
 
-    def group_committer(self, **options: Any) -> GroupCommitter:
-        """Charges from many threads applied in one transaction per short window (options:
-        window_seconds, max_items, writers); close it when done."""
-        return GroupCommitter(self._context, **options)
+    def group_committer(
+        self,
+        *,
+        window_seconds: float = limits.DEFAULT_GROUP_COMMIT_WINDOW_SECONDS,
+        max_items: int = limits.MAX_BATCH_ITEMS,
+        writers: int = 1,
+    ) -> GroupCommitter:
+        """Charges from many threads applied in one transaction per short window; close it
+        when done."""
+        return GroupCommitter(self._context, window_seconds=window_seconds,
+                              max_items=max_items, writers=writers)
 
-    def hold(self, account_id: str, request: QuoteRequest, **options: Any) -> Hold:
-        """Options: idempotency_key, price_version, ttl_seconds, project, job_ref, actor."""
-        options.setdefault("idempotency_key", None)
-        options.setdefault("actor", OPERATOR)
-        return spending.hold(self._context, account_id, request, **options)
+    def hold(
+        self,
+        account_id: str,
+        request: QuoteRequest,
+        *,
+        idempotency_key: str | None = None,
+        price_version: int | None = None,
+        ttl_seconds: int = limits.DEFAULT_HOLD_TTL_SECONDS,
+        project: str | None = None,
+        job_ref: str | None = None,
+        actor: str = OPERATOR,
+    ) -> Hold:
+        """Reserve the price of ``request`` until it is captured or released, or
+        ``ttl_seconds`` pass."""
+        return spending.hold(
+            self._context, account_id, request, idempotency_key=idempotency_key,
+            price_version=price_version, ttl_seconds=ttl_seconds, project=project,
+            job_ref=job_ref, actor=actor,
+        )
 
-    def capture(self, hold_id: int | None = None, **options: Any) -> Settlement:
-        """Options: amount_credits or outputs_delivered, account_id + job_ref, idempotency_key."""
-        options.setdefault("idempotency_key", None)
-        options.setdefault("actor", OPERATOR)
-        return spending.capture(self._context, hold_id, **options)
+    def capture(
+        self,
+        hold_id: int | None = None,
+        *,
+        amount_credits: int | None = None,
+        outputs_delivered: int | None = None,
+        account_id: str | None = None,
+        job_ref: str | None = None,
+        idempotency_key: str | None = None,
+        actor: str = OPERATOR,
+    ) -> Settlement:
+        """All of a hold, ``amount_credits`` of it, or the price of ``outputs_delivered``; the
+        rest returns. The hold is named by id, or by ``account_id`` + ``job_ref``."""
+        return spending.capture(
+            self._context, hold_id, amount_credits=amount_credits,
+            outputs_delivered=outputs_delivered, account_id=account_id, job_ref=job_ref,
+            idempotency_key=idempotency_key, actor=actor,
+        )
 
-    def release(self, hold_id: int | None = None, **options: Any) -> Hold:
-        options.setdefault("idempotency_key", None)
-        options.setdefault("actor", OPERATOR)
-        return spending.release(self._context, hold_id, **options)
+    def release(
+        self,
+        hold_id: int | None = None,
+        *,
+        account_id: str | None = None,
+        job_ref: str | None = None,
+        idempotency_key: str | None = None,
+        actor: str = OPERATOR,
+    ) -> Hold:
+        """Return a whole hold (named by id, or by ``account_id`` + ``job_ref``)."""
+        return spending.release(
+            self._context, hold_id, account_id=account_id, job_ref=job_ref,
+            idempotency_key=idempotency_key, actor=actor,
+        )
 
     def get_hold(self, hold_id: int) -> Hold:
         return spending.get_hold(self._context, hold_id)
 
-    def refund(self, entry_id: int | None = None, **options: Any) -> Entry:
-        """Options: amount_credits, account_id + job_ref, reason, idempotency_key."""
-        options.setdefault("idempotency_key", None)
-        options.setdefault("actor", OPERATOR)
-        return spending.refund(self._context, entry_id, **options)
+    def refund(
+        self,
+        entry_id: int | None = None,
+        *,
+        amount_credits: int | None = None,
+        account_id: str | None = None,
+        job_ref: str | None = None,
+        reason: str | None = None,
+        idempotency_key: str | None = None,
+        actor: str = OPERATOR,
+    ) -> Entry:
+        """Return all or ``amount_credits`` of a charge or capture (named by id, or by
+        ``account_id`` + ``job_ref``) to the grants it burned."""
+        return spending.refund(
+            self._context, entry_id, amount_credits=amount_credits, account_id=account_id,
+            job_ref=job_ref, reason=reason, idempotency_key=idempotency_key, actor=actor,
+        )
 
     def grant(
         self,
@@ -344,9 +449,23 @@ class Gencredits:
 
     # --- reading back ---------------------------------------------------------------------------
 
-    def history(self, account_id: str, **filters: Any) -> Page:
-        """Filters: kinds, model_id, project, since, until, cursor, limit."""
-        return audit.history(self._context, account_id, **filters)
+    def history(
+        self,
+        account_id: str,
+        *,
+        kinds: Sequence[str] = (),
+        model_id: str | None = None,
+        project: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        cursor: int | None = None,
+        limit: int = limits.DEFAULT_PAGE_SIZE,
+    ) -> Page:
+        """Entries newest first; pass ``next_cursor`` back as ``cursor`` for the next page."""
+        return audit.history(
+            self._context, account_id, kinds=tuple(kinds), model_id=model_id, project=project,
+            since=since, until=until, cursor=cursor, limit=limit,
+        )
 
     def entry(self, entry_id: int) -> Entry:
         return audit.get_entry(self._context, entry_id)
@@ -358,6 +477,89 @@ class Gencredits:
 
     def verify(self) -> VerifyReport:
         return audit.verify(self._context)
+
+    # --- operations: health, API keys, events and webhooks, state the workers share --------
+    # The edges (api, cli, web) reach the database through these doors only, never through
+    # ``engine``.
+
+    def ping(self) -> None:
+        """Raise (the driver's error) unless the database answers a trivial read."""
+        with read_transaction(self.engine) as connection:
+            health.select_one(connection)
+
+    def create_key(
+        self, *, account_id: str | None, name: str, idempotency_key: str | None = None
+    ) -> tuple[ApiKey, str]:
+        """A new API key (an account's, or the operator's when ``account_id`` is None) and its
+        secret, shown here once (and again to a replay of ``idempotency_key``)."""
+        return keys.create_key(self.engine, account_id=account_id, name=name,
+                               now=self.clock.now(), idempotency_key=idempotency_key)
+
+    def authenticate(self, secret: str) -> ApiKey | None:
+        """The live key with this secret, or None (unknown or revoked)."""
+        return keys.authenticate(self.engine, secret)
+
+    def revoke_key(self, key_id: str, *, idempotency_key: str | None = None) -> ApiKey:
+        return keys.revoke_key(self.engine, key_id, self.clock.now(),
+                               idempotency_key=idempotency_key)
+
+    def list_keys(self, account_id: str | None = None) -> list[ApiKey]:
+        return keys.list_keys(self.engine, account_id)
+
+    def operator_key_count(self) -> int:
+        """Live operator keys (a server's first start creates one when there is none)."""
+        return keys.operator_key_count(self.engine)
+
+    def key_revocations(self) -> Callable[[], int] | None:
+        """A count that grows with every key revocation in any process (``keys.revocations``);
+        None where the processes share no file (PostgreSQL)."""
+        return keys.revocations(self.engine)
+
+    def events(
+        self, *, account_id: str | None = None, after: int | None = None,
+        limit: int = limits.DEFAULT_PAGE_SIZE, types: tuple[str, ...] = (),
+    ) -> list[dict[str, Any]]:
+        """Events in commit order after the ``after`` sequence number (a polling cursor)."""
+        return events.list_events(self.engine, account_id=account_id, after=after, limit=limit,
+                                  types=types)
+
+    def create_webhook(
+        self, url: str, event_types: tuple[str, ...], *, idempotency_key: str | None = None
+    ) -> tuple[Webhook, str]:
+        """A webhook for future events and its signing secret (shown once)."""
+        return events.create_webhook(self.engine, url, event_types, self.clock.now(),
+                                     idempotency_key=idempotency_key)
+
+    def webhooks(self) -> list[Webhook]:
+        return events.list_webhooks(self.engine)
+
+    def disable_webhook(self, webhook_id: str, *, idempotency_key: str | None = None) -> None:
+        events.disable_webhook(self.engine, webhook_id, self.clock.now(),
+                               idempotency_key=idempotency_key)
+
+    def webhook_dispatcher(
+        self, *, transport: httpx.BaseTransport | None = None
+    ) -> WebhookDispatcher:
+        """Numbers events and sends due deliveries on each ``run_once``; close it when done."""
+        return WebhookDispatcher(self.engine, transport=transport)
+
+    def record_signed_out(self, nonce: str, expires_at_seconds: int, now_seconds: int) -> None:
+        """Every worker process refuses dashboard session ``nonce`` until it would expire."""
+        shared_state.record_signed_out(self.engine, nonce, expires_at_seconds, now_seconds)
+
+    def is_signed_out(self, nonce: str) -> bool:
+        return shared_state.is_signed_out(self.engine, nonce)
+
+    def fold_into_bucket(
+        self, name: str, count: int, interval_microseconds: int, now_microseconds: int
+    ) -> int:
+        """Add ``count`` requests to the rate-limit bucket ``name`` every worker process shares;
+        its new arrival time."""
+        return shared_state.fold_into_bucket(self.engine, name, count, interval_microseconds,
+                                             now_microseconds)
+
+    def forget_full_buckets(self, now_microseconds: int) -> None:
+        shared_state.forget_full_buckets(self.engine, now_microseconds)
 
     def close(self) -> None:
         committer, self._committer = self._committer, None

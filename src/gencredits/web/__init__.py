@@ -58,7 +58,7 @@ def install_dashboard(
 ) -> Dashboard:
     """Serve the dashboard from ``app`` (built by ``gencredits.api.app.create_app``)."""
     credits: Gencredits = app.state.credits
-    signer = signer or SessionSigner.from_environment(SignedOutInDatabase(credits.engine))
+    signer = signer or SessionSigner.from_environment(SignedOutInDatabase(credits))
     dashboard = Dashboard(credits, signer, secure_cookies=secure_cookies)
     app.state.dashboard = dashboard
     for module in (auth_routes, generate_routes, insight_routes, operator_routes):

@@ -12,7 +12,6 @@ from fastapi.responses import RedirectResponse, Response
 
 from gencredits.api.deps import checked_router, client_address
 from gencredits.api.rate_limits import SharedRateLimiter
-from gencredits.service.keys import authenticate
 from gencredits.web.core import Dashboard, SignInRequired
 from gencredits.web.forms import Form, read_form
 
@@ -76,7 +75,7 @@ def _sign_in(request: Request, form: Form) -> Response:
     session = dashboard.session(request)
     dashboard.check_csrf(request, session, form.get("csrf_token"))
     secret = form.get("key")
-    key = authenticate(dashboard.credits.engine, secret) if 0 < len(secret) <= 200 else None
+    key = dashboard.credits.authenticate(secret) if 0 < len(secret) <= 200 else None
     if key is None:
         message = (
             "Key: enter your account key or the operator key."

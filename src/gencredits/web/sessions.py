@@ -26,9 +26,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Protocol
 
-from sqlalchemy import Engine
-
-from gencredits.service import shared_state
+from gencredits.service.facade import Gencredits
 
 COOKIE_NAME = "gc_session"
 SECRET_ENVIRONMENT_VARIABLE = "GENCREDITS_SESSION_SECRET"
@@ -75,14 +73,14 @@ class SignedOutInProcess:
 class SignedOutInDatabase:
     """In the database: every worker process sharing it refuses a signed-out cookie."""
 
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+    def __init__(self, credits: Gencredits) -> None:
+        self._credits = credits
 
     def add(self, nonce: str, expires_at_seconds: int, now_seconds: int) -> None:
-        shared_state.record_signed_out(self._engine, nonce, expires_at_seconds, now_seconds)
+        self._credits.record_signed_out(nonce, expires_at_seconds, now_seconds)
 
     def holds(self, nonce: str) -> bool:
-        return shared_state.is_signed_out(self._engine, nonce)
+        return self._credits.is_signed_out(nonce)
 
 
 @dataclass(frozen=True, slots=True)

@@ -63,8 +63,8 @@ def list_events(
         if account_id is not None:
             caller.check_account(account_id)
         account_id = caller.key.account_id
-    found = events.list_events(credits.engine, account_id=account_id, after=after, limit=limit,
-                               types=tuple(t.value for t in type or ()))
+    found = credits.events(account_id=account_id, after=after, limit=limit,
+                           types=tuple(t.value for t in type or ()))
     return {"events": found, "next_cursor": found[-1]["sequence"] if found else after}
 
 
@@ -73,20 +73,19 @@ def list_events(
 def create_webhook(
     body: WebhookIn, credits: Service, _: Operator, key: OptionalIdempotencyKey
 ) -> dict[str, Any]:
-    hook, secret = events.create_webhook(
-        credits.engine, body.url, tuple(t.value for t in body.event_types), credits.clock.now(),
-        idempotency_key=key,
+    hook, secret = credits.create_webhook(
+        body.url, tuple(t.value for t in body.event_types), idempotency_key=key
     )
     return hook.as_dict() | {"secret": secret}
 
 
 @router.get("/webhooks", response_model=list[WebhookOut], summary="Webhooks (operator)")
 def list_webhooks(credits: Service, _: Operator) -> list[dict[str, Any]]:
-    return [hook.as_dict() for hook in events.list_webhooks(credits.engine)]
+    return [hook.as_dict() for hook in credits.webhooks()]
 
 
 @router.delete("/webhooks/{webhook_id}", status_code=204, summary="Stop a webhook (operator)")
 def disable_webhook(
     webhook_id: str, credits: Service, _: Operator, key: OptionalIdempotencyKey
 ) -> None:
-    events.disable_webhook(credits.engine, webhook_id, credits.clock.now(), idempotency_key=key)
+    credits.disable_webhook(webhook_id, idempotency_key=key)

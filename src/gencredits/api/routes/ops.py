@@ -7,7 +7,6 @@ from typing import Any
 from fastapi import Request, Response, status
 from fastapi.responses import HTMLResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
 
 from gencredits.api.deps import (
     IdempotencyKey,
@@ -19,8 +18,6 @@ from gencredits.api.deps import (
 from gencredits.api.problems import TITLES
 from gencredits.api.schemas import KeyIn, KeyOut, NewKeyOut, SweepOut, TopupsIn, VerifyOut
 from gencredits.domain.errors import NotFound
-from gencredits.service import keys
-from gencredits.store.engine import read_transaction
 
 router = checked_router(tags=["operations"])
 
@@ -33,8 +30,7 @@ async def healthz() -> dict[str, str]:
 @router.get("/readyz", summary="The database answers")
 def readyz(credits: Service, response: Response) -> dict[str, str]:
     try:
-        with read_transaction(credits.engine) as connection:
-            connection.execute(text("SELECT 1"))
+        credits.ping()
     except Exception as error:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
         return {"status": "unavailable", "detail": type(error).__name__}
@@ -70,21 +66,21 @@ def verify(credits: Service, _: Operator) -> dict[str, Any]:
 def create_key(
     body: KeyIn, credits: Service, _: Operator, idempotency_key: OptionalIdempotencyKey
 ) -> dict[str, Any]:
-    key, secret = keys.create_key(credits.engine, account_id=body.account_id, name=body.name,
-                                  now=credits.clock.now(), idempotency_key=idempotency_key)
+    key, secret = credits.create_key(account_id=body.account_id, name=body.name,
+                                     idempotency_key=idempotency_key)
     return key.as_dict() | {"secret": secret}
 
 
 @router.get("/v1/keys", response_model=list[KeyOut], summary="API keys (operator)")
 def list_keys(credits: Service, _: Operator) -> list[dict[str, Any]]:
-    return [key.as_dict() for key in keys.list_keys(credits.engine)]
+    return [key.as_dict() for key in credits.list_keys()]
 
 
 @router.delete("/v1/keys/{key_id}", response_model=KeyOut, summary="Revoke a key (operator)")
 def revoke_key(
     key_id: str, request: Request, credits: Service, _: Operator, key: OptionalIdempotencyKey
 ) -> dict[str, Any]:
-    revoked = keys.revoke_key(credits.engine, key_id, credits.clock.now(), idempotency_key=key)
+    revoked = credits.revoke_key(key_id, idempotency_key=key)
     cache = request.app.state.key_cache
     if cache is not None:  # this process refuses it at once (others: see deps.KeyCache)
         cache.drop(key_id)
