@@ -8,6 +8,7 @@ SQLite database; see README.md for the concepts.
 from gencredits.client import Client
 from gencredits.domain.catalog import Catalog, CatalogEntry, Kind, Tier
 from gencredits.domain.errors import (
+    AlreadyRefunded,
     BalanceCeilingExceeded,
     CatalogInvalid,
     Conflict,
@@ -22,6 +23,7 @@ from gencredits.domain.errors import (
     NotFound,
     OutOfRange,
     ProjectCapExceeded,
+    TooManyOpenHolds,
     UnknownModel,
     UnknownOption,
 )
@@ -46,6 +48,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AccountKind",
     "AccountView",
+    "AlreadyRefunded",
     "BalanceCeilingExceeded",
     "Catalog",
     "CatalogEntry",
@@ -83,6 +86,7 @@ __all__ = [
     "SweepResult",
     "SystemClock",
     "Tier",
+    "TooManyOpenHolds",
     "Transfer",
     "UnknownModel",
     "UnknownOption",

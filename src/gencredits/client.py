@@ -37,7 +37,8 @@ Differences from the library, all because the server decides them:
 The errors it raises, beyond those of ``gencredits.domain.errors``::
 
     GencreditsError
-    ├── ...                     the library's own tree, rebuilt from the problem ``code``
+    ├── ...                     the library's own tree, rebuilt from the problem's
+    │                           ``error`` and ``details`` (never from its message)
     └── ApiError                a refusal with no library counterpart; ``status``, ``code``,
         │                       ``problem`` (the whole problem-details body)
         ├── Unauthorized        401: missing, unknown or revoked key
@@ -149,10 +150,8 @@ class Client:
         params: Mapping[str, Any] | None = None,
         mutation: bool = False,
         idempotency_key: str | None = None,
-        hold_id: int | None = None,
     ) -> Any:
         headers = {}
-        key = None
         if mutation:
             key = idempotency_key if idempotency_key is not None else str(uuid.uuid4())
             headers["Idempotency-Key"] = key
@@ -160,7 +159,7 @@ class Client:
             method, path, json=None if body is None else dict(body), params=params,
             headers=headers,
         )
-        raise_for_problem(response, idempotency_key=key, hold_id=hold_id)
+        raise_for_problem(response)
         if response.status_code == 204 or not response.content:
             return None
         return response.json()
@@ -168,10 +167,9 @@ class Client:
     def _mutate(
         self, path: str, body: Mapping[str, Any] | None, idempotency_key: str | None,
         decode: Callable[[dict[str, Any]], Any], *, method: str = "POST",
-        hold_id: int | None = None,
     ) -> Any:
         data = self._call(method, path, body=body, mutation=True,
-                          idempotency_key=idempotency_key, hold_id=hold_id)
+                          idempotency_key=idempotency_key)
         return decode(data)
 
     # --- catalog and quotes --------------------------------------------------------------------
@@ -281,7 +279,7 @@ class Client:
         return held
 
     def get_hold(self, hold_id: int) -> Hold:
-        return Hold.from_dict(self._call("GET", f"/v1/holds/{int(hold_id)}", hold_id=hold_id))
+        return Hold.from_dict(self._call("GET", f"/v1/holds/{int(hold_id)}"))
 
     def capture(
         self,
@@ -297,13 +295,12 @@ class Client:
         body = _without_none({"amount": _pick(amount, amount_credits),
                               "outputs_delivered": outputs_delivered})
         settled: Settlement = self._mutate(f"/v1/holds/{int(hold_id)}/capture", body,
-                                           idempotency_key, Settlement.from_dict,
-                                           hold_id=hold_id)
+                                           idempotency_key, Settlement.from_dict)
         return settled
 
     def release(self, hold_id: int, *, idempotency_key: str | None = None) -> Hold:
         held: Hold = self._mutate(f"/v1/holds/{int(hold_id)}/release", None, idempotency_key,
-                                  Hold.from_dict, hold_id=hold_id)
+                                  Hold.from_dict)
         return held
 
     def refund(

@@ -1,5 +1,6 @@
-"""The HTTP client's errors: the library's exceptions rebuilt from problem details (by their
-``code``), and the few an HTTP call can meet that the library has none for (401, 403, 429)."""
+"""The HTTP client's errors: the library's exceptions rebuilt from problem details (the class
+the body's ``error`` names, from its ``details``), and the few an HTTP call can meet that the
+library has none for (401, 403, 429)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,10 @@ class ApiError(errors.GencreditsError):
         self.code = code
         self.problem = dict(problem)
 
+    def details(self) -> dict[str, Any]:
+        return {"status": self.status, "code": self.code, "detail": self.message,
+                "problem": self.problem}
+
 
 class Unauthorized(ApiError):
     """401: the key is missing, unknown or revoked."""
@@ -41,69 +46,62 @@ class RateLimited(ApiError):
         super().__init__(status, code, detail, problem)
         self.retry_after_seconds = retry_after_seconds
 
+    def details(self) -> dict[str, Any]:
+        return super().details() | {"retry_after_seconds": self.retry_after_seconds}
 
-def _restore(cls: type[errors.GencreditsError], detail: str, **attributes: Any
+
+def _library_errors() -> dict[str, type[errors.GencreditsError]]:
+    """Every class of the library's error tree, by name (the problem's ``error``)."""
+    found: dict[str, type[errors.GencreditsError]] = {}
+    pending: list[type[errors.GencreditsError]] = [errors.GencreditsError]
+    while pending:
+        cls = pending.pop()
+        if cls.__module__ == errors.__name__:
+            found[cls.__name__] = cls
+            pending.extend(cls.__subclasses__())
+    return found
+
+
+LIBRARY_ERRORS = _library_errors()
+# For a body without ``error`` (a proxy's, a test's): the class that owns each ``code`` (not a
+# subclass that kept its parent's, as TooManyOpenHolds keeps invalid_request).
+_BY_CODE: dict[str, type[errors.GencreditsError]] = {
+    cls.code: cls for cls in LIBRARY_ERRORS.values()
+    if cls is not errors.GencreditsError and cls.code != getattr(cls.__mro__[1], "code", None)
+} | {"validation_error": errors.InvalidRequest}
+
+
+def _restore(cls: type[errors.GencreditsError], detail: str, field: object
              ) -> errors.GencreditsError:
-    """An error of ``cls`` with the server's message, for classes whose constructor wants data
-    the problem body does not carry (an unknown model's id, an option's choices)."""
+    """An error of ``cls`` with the server's message and the field it names, for a body that
+    does not carry the error's data."""
     error = cls.__new__(cls)
     errors.GencreditsError.__init__(error, detail)
-    for name, value in attributes.items():
-        setattr(error, name, value)
+    if issubclass(cls, (errors.InvalidRequest, errors.NotFound)):
+        error.field = str(field or "body")  # type: ignore[attr-defined]
+    if issubclass(cls, errors.CatalogInvalid):
+        error.location = str(field or "")  # type: ignore[attr-defined]
     return error
 
 
-_INVALID: dict[str, type[errors.GencreditsError]] = {
-    "invalid_request": errors.InvalidRequest,
-    "validation_error": errors.InvalidRequest,
-    "unknown_model": errors.UnknownModel,
-    "inactive_model": errors.InactiveModel,
-    "unknown_option": errors.UnknownOption,
-    "out_of_range": errors.OutOfRange,
-}
-
-
 def error_from_problem(
-    status: int, problem: Mapping[str, Any], *, idempotency_key: str | None = None,
-    hold_id: int | None = None, retry_after: str | None = None,
+    status: int, problem: Mapping[str, Any], *, retry_after: str | None = None
 ) -> errors.GencreditsError:
-    """The library's exception for a problem-details body (by its ``code``)."""
+    """The library's exception for a problem-details body: the class its ``error`` names,
+    rebuilt from its ``details``; else, by status, one of the client's own."""
     code = str(problem.get("code") or "http_error")
     detail = str(problem.get("detail") or problem.get("title") or f"HTTP {status}")
-    field = problem.get("field")
-    if code == "insufficient_credits":
-        return errors.InsufficientCredits(int(problem["available"]), int(problem["required"]))
-    if code == "project_cap_exceeded":
-        return errors.ProjectCapExceeded(
-            str(problem["project"]), int(problem["cap"]), int(problem["used"]),
-            int(problem["required"]),
-        )
-    if code == "balance_ceiling_exceeded":
-        return errors.BalanceCeilingExceeded(
-            int(problem["balance"]), int(problem["amount"]), int(problem["ceiling"]),
-            field=str(field or "amount"),
-        )
-    if code == "exceeds_hold_amount":
-        return errors.ExceedsHoldAmount(
-            str(hold_id), int(problem["held"]), int(problem["requested"])
-        )
-    if code == "idempotency_conflict":
-        return errors.IdempotencyConflict(idempotency_key or "")
-    if code == "hold_not_pending":
-        return _restore(errors.HoldNotPending, detail, hold_id=str(hold_id),
-                        status=detail.rsplit(" ", 1)[-1])
-    if code == "not_found" and status == 404 and field is not None:
-        return _restore(errors.NotFound, detail, what=str(field).removesuffix("_id"),
-                        identifier=None, field=field)
-    if code in _INVALID:
-        return _restore(_INVALID[code], detail, field=field or "body")
-    if code == "catalog_invalid":
-        return _restore(errors.CatalogInvalid, detail, location=field or "")
-    if code == "conflict":
-        return errors.Conflict(detail)
-    if code == "feature_disabled":
-        return _restore(errors.FeatureDisabled, detail,
-                        feature=detail.split(" is switched off", 1)[0])
+    name, details = problem.get("error"), problem.get("details")
+    cls = LIBRARY_ERRORS.get(name) if isinstance(name, str) else None
+    if cls is not None and isinstance(details, Mapping):
+        try:
+            return cls.from_details(details)
+        except (TypeError, KeyError, ValueError):
+            pass  # details of another version's shape: restored below from the message
+    if cls is None and (code != "not_found" or problem.get("field") is not None):
+        cls = _BY_CODE.get(code)  # a 404 naming no field is a path the server does not serve
+    if cls is not None:
+        return _restore(cls, detail, problem.get("field"))
     if status == 401:
         return Unauthorized(status, code, detail, problem)
     if status == 403:
@@ -114,7 +112,7 @@ def error_from_problem(
     return ApiError(status, code, detail, problem)
 
 
-def raise_for_problem(response: httpx.Response, **context: Any) -> None:
+def raise_for_problem(response: httpx.Response) -> None:
     if response.is_success:
         return
     try:
@@ -124,6 +122,5 @@ def raise_for_problem(response: httpx.Response, **context: Any) -> None:
     if not isinstance(problem, dict):
         problem = {"detail": response.text[:500] or response.reason_phrase}
     raise error_from_problem(
-        response.status_code, problem, retry_after=response.headers.get("retry-after"),
-        **context,
+        response.status_code, problem, retry_after=response.headers.get("retry-after")
     )

@@ -8,15 +8,15 @@ import types
 import gencredits
 
 PINNED = [
-    "AccountKind", "AccountView", "BalanceCeilingExceeded", "Catalog", "CatalogEntry",
-    "CatalogInvalid", "Client", "Conflict", "Entry", "EntryKind", "ExceedsHoldAmount",
-    "FeatureDisabled", "Gencredits",
-    "GencreditsError", "GrantSource", "Hold", "HoldNotPending", "HoldStatus",
-    "IdempotencyConflict", "InactiveModel", "InsufficientCredits", "InvalidRequest", "Kind",
-    "LineItem", "ManualClock", "NotFound", "OutOfRange", "Page", "Plan", "PlanChangeResult",
-    "Plans", "ProjectCapExceeded", "Quote", "QuoteLine", "QuoteRequest", "Settlement",
-    "SweepResult", "SystemClock", "Tier", "Transfer", "UnknownModel", "UnknownOption",
-    "VerifyReport", "__version__", "load_catalog_file", "open", "quote",
+    "AccountKind", "AccountView", "AlreadyRefunded", "BalanceCeilingExceeded", "Catalog",
+    "CatalogEntry", "CatalogInvalid", "Client", "Conflict", "Entry", "EntryKind",
+    "ExceedsHoldAmount", "FeatureDisabled", "Gencredits", "GencreditsError", "GrantSource", "Hold",
+    "HoldNotPending", "HoldStatus", "IdempotencyConflict", "InactiveModel", "InsufficientCredits",
+    "InvalidRequest", "Kind", "LineItem", "ManualClock", "NotFound", "OutOfRange", "Page", "Plan",
+    "PlanChangeResult", "Plans", "ProjectCapExceeded", "Quote", "QuoteLine", "QuoteRequest",
+    "Settlement", "SweepResult", "SystemClock", "Tier", "TooManyOpenHolds", "Transfer",
+    "UnknownModel", "UnknownOption", "VerifyReport", "__version__", "load_catalog_file", "open",
+    "quote",
 ]  # fmt: skip
 
 

@@ -4,6 +4,10 @@ Every refusal answers ``application/problem+json`` with a stable ``type`` (``/pr
 documented at that path), a ``title``, the HTTP ``status``, a human ``detail`` and, where one
 field is to blame, ``field``. Insufficient credits adds ``available`` and ``required``; a
 balance past its ceiling adds ``balance``, ``amount`` and ``ceiling``.
+
+A refusal by a library error also carries ``error``, the class name (``TooManyOpenHolds``),
+and ``details``, the error's own data (``GencreditsError.details()``), from which the HTTP
+client rebuilds the same exception (``from_details``) without reading the message.
 """
 
 from __future__ import annotations
@@ -100,6 +104,7 @@ def from_error(error: errors.GencreditsError) -> JSONResponse:
                   "ceiling": error.ceiling_credits}
     if isinstance(error, errors.ExceedsHoldAmount):
         extra |= {"held": error.held_credits, "requested": error.requested_credits}
+    extra |= {"error": type(error).__name__, "details": error.details()}
     return problem(status_for(error), error.code, error.message, **extra)
 
 
@@ -117,8 +122,10 @@ async def handle_validation_error(_: Request, error: Exception) -> JSONResponse:
     field = ".".join(location) or "body"
     if first.get("type") == "json_invalid":  # its loc is a character offset, not a field
         field = "body"
+    detail = f"{field}: {first.get('msg', 'invalid')}"
     return problem(
-        422, "validation_error", f"{field}: {first.get('msg', 'invalid')}", field=field,
+        422, "validation_error", detail, field=field,
+        error=errors.InvalidRequest.__name__, details={"message": detail, "field": field},
         errors=[{"field": ".".join(str(p) for p in i.get("loc", ())), "message": i.get("msg")}
                 for i in issues[:20]],
     )

@@ -339,3 +339,9 @@ class ProblemOut(BaseModel):
     detail: str
     code: str
     field: str | None = None
+    error: str | None = Field(
+        default=None, description="The library's exception class (a refusal by the ledger)."
+    )
+    details: dict[str, Any] | None = Field(
+        default=None, description="That exception's data: the client rebuilds it from these."
+    )

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, insert, select
 
 from gencredits.domain import limits
 from gencredits.domain.errors import (
+    AlreadyRefunded,
     ExceedsHoldAmount,
     FeatureDisabled,
     HoldNotPending,
@@ -26,6 +27,7 @@ from gencredits.domain.errors import (
     NotFound,
     OutOfRange,
     ProjectCapExceeded,
+    TooManyOpenHolds,
 )
 from gencredits.domain.ledger import (
     DEFAULT_PRIORITY,
@@ -592,10 +594,7 @@ def hold(
 
             def perform() -> Hold:
                 if queries.pending_hold_count(connection, account_id) >= limits.MAX_OPEN_HOLDS:
-                    raise InvalidRequest(
-                        f"an account may have at most {limits.MAX_OPEN_HOLDS} open holds",
-                        field="account_id",
-                    )
+                    raise TooManyOpenHolds(limits.MAX_OPEN_HOLDS)
                 _check_project_cap(connection, account, project, total)
                 book = AccountBook(connection, account, now, actor)
                 allocations = _spend(book, total, now)
@@ -904,9 +903,7 @@ def refund(
             refundable = original.amount_credits - already
             amount = refundable if amount_credits is None else amount_credits
             if refundable <= 0:
-                raise InvalidRequest(
-                    f"entry {original.id} is already fully refunded", field="entry_id"
-                )
+                raise AlreadyRefunded(original.id)
             if amount > refundable:
                 raise OutOfRange(
                     amount, 1, refundable, field="amount", reason="more than is left to refund"
