@@ -20,16 +20,16 @@ EXEMPT_MODULES = {
 
 MODULE_CEILINGS: dict[str, int] = {
     "cli/advice_commands.py": 418,
-    "client.py": 427,
+    "client.py": 424,
     "service/group_commit.py": 535,
-    "service/spending.py": 1179,
+    "service/spending.py": 1176,
 }
 
 FUNCTION_CEILINGS: dict[str, int] = {
     "service/audit.py:verify": 80,
-    "service/spending.py:hold": 100,
+    "service/spending.py:hold": 97,
     "service/spending.py:capture": 87,
-    "service/spending.py:refund": 79,
+    "service/spending.py:refund": 77,
     "web/charts.py:bar_chart": 71,
 }
 
