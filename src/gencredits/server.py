@@ -10,6 +10,8 @@ from fastapi import FastAPI
 
 from gencredits.api.app import ApiSettings, create_app, switch_from_environment
 from gencredits.api.observability import configure_json_logging
+from gencredits.client import Client
+from gencredits.protocol import CreditsApi
 from gencredits.service.facade import Gencredits
 from gencredits.service.facade import open as open_service
 from gencredits.web import install_dashboard
@@ -72,3 +74,13 @@ def app_from_environment() -> FastAPI:
     gc.collect()
     gc.freeze()
     return app
+
+
+def credits_apis(local: Gencredits, remote: Client) -> tuple[CreditsApi, CreditsApi]:
+    """Both front doors as :class:`~gencredits.protocol.CreditsApi`: ``mypy --strict`` checks
+    this assignment, so a door of ``Gencredits`` or ``Client`` that parts from the protocol
+    fails ``make lint`` (tests/architecture/test_protocol.py checks the same names at run
+    time)."""
+    in_process: CreditsApi = local
+    over_http: CreditsApi = remote
+    return in_process, over_http

@@ -159,7 +159,7 @@ class Gencredits:
         name: str,
         plan: str | None = None,
         kind: AccountKind | str = AccountKind.PERSON,
-        members: tuple[str, ...] = (),
+        members: Sequence[str] = (),
         idempotency_key: str | None = None,
         actor: str = OPERATOR,
     ) -> AccountView:
@@ -186,12 +186,12 @@ class Gencredits:
         self,
         account_id: str,
         *,
-        add: tuple[str, ...] = (),
-        remove: tuple[str, ...] = (),
+        add: Sequence[str] = (),
+        remove: Sequence[str] = (),
         actor: str = OPERATOR,
         idempotency_key: str | None = None,
     ) -> AccountView:
-        return members.set_members(self._context, account_id, add=add, remove=remove,
+        return members.set_members(self._context, account_id, add=tuple(add), remove=tuple(remove),
                                    actor=actor, idempotency_key=idempotency_key)
 
     def change_plan(
