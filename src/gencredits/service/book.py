@@ -2,11 +2,12 @@
 
 :class:`AccountBook` is opened on a locked account row. Each :meth:`AccountBook.record`
 appends one entry with the running balance after it; :meth:`AccountBook.save` writes the net
-change to the account's cached balance once. The running figures can never go below zero
-(asserted here, and by CHECK constraints in the database), and an entry that would take the
-balance past ``limits.MAX_BALANCE_CREDITS`` is refused with ``BalanceCeilingExceeded``
-(domain/balances.py): every credit added to an account is recorded here, so one check covers
-grants, adjustments, transfers in and refunds.
+change to the account's cached balance once. The running figures are a
+:class:`~gencredits.domain.balances.Balance`, which keeps their rules: they never go below zero
+(asserted there, and by CHECK constraints in the database), and an entry that would take the
+balance past ``limits.MAX_BALANCE_CREDITS`` is refused with ``BalanceCeilingExceeded``: every
+credit added to an account is recorded here, so one check covers grants, adjustments,
+transfers in and refunds.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from gencredits.domain.balances import check_balance_ceiling
+from gencredits.domain.balances import Balance
 from gencredits.domain.ledger import Allocation, Entry, EntryKind
 from gencredits.service import events
 from gencredits.store import queries
@@ -34,17 +35,23 @@ class AccountBook:
     actor: str
     # Spending below the low-balance mark emits an event; expiries and renewals do not.
     spending: bool = True
-    available_credits: int = field(init=False)
-    held_credits: int = field(init=False)
+    balance: Balance = field(init=False)
     next_event_at: datetime | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
-        self.available_credits = self.account.available_credits
-        self.held_credits = self.account.held_credits
+        self.balance = Balance(self.account.available_credits, self.account.held_credits)
+
+    @property
+    def available_credits(self) -> int:
+        return self.balance.available_credits
+
+    @property
+    def held_credits(self) -> int:
+        return self.balance.held_credits
 
     @property
     def balance_credits(self) -> int:
-        return self.available_credits + self.held_credits
+        return self.balance.total_credits
 
     def record(
         self,
@@ -57,12 +64,8 @@ class AccountBook:
         effective_at: datetime | None = None,
         **fields: Any,
     ) -> Entry:
-        if available_delta + held_delta > 0:  # refused past the ceiling, before any change
-            check_balance_ceiling(self.balance_credits, available_delta + held_delta)
-        self.available_credits += available_delta
-        self.held_credits += held_delta
-        assert self.available_credits >= 0, "available credits never go below zero"
-        assert self.held_credits >= 0, "held credits never go below zero"
+        # Refused past the ceiling before any change; never below zero (domain/balances.py).
+        self.balance = self.balance.moved(available_delta, held_delta)
         return queries.insert_entry(
             self.connection,
             account_id=self.account.id,
