@@ -17,6 +17,12 @@ was computed at, so a key can never be confused with another catalog's. Only req
 every field has its exact expected type are cached (``True`` equals ``1`` as a dict key but is
 refused as a quantity), and refusals are never cached: they are recomputed and raised every
 time. The cache is bounded; it is emptied when full.
+
+A quote names its price version. Once a newer version is published the old one is
+*superseded*, and :func:`superseded_version_honoured` says for how long a request naming it is
+still priced at it: as long as a quote made just before the change is valid
+(``limits.QUOTE_VALIDITY_SECONDS`` after the next version was published, that moment included);
+after that it is refused ("quote again"), never re-priced silently.
 """
 
 from __future__ import annotations
@@ -279,6 +285,25 @@ def quote(
         issued_at=issued_at,
         expires_at=issued_at + timedelta(seconds=valid_for_seconds),
     )
+
+
+def superseded_version_honoured(
+    superseded_at: datetime | None,
+    now: datetime,
+    *,
+    valid_for_seconds: int = limits.QUOTE_VALIDITY_SECONDS,
+) -> bool:
+    """Is a price version that is no longer current still honoured at ``now``?
+
+    ``superseded_at`` is when the version after it was published (``None``: no such version
+    on record, so nothing vouches for it). A quote made at the old version just before then
+    stays valid for ``valid_for_seconds``, so the version is honoured until that long after
+    ``superseded_at``, inclusive. A ``now`` before ``superseded_at`` (a clock a little behind
+    the one that published) is inside the window.
+    """
+    if superseded_at is None:
+        return False
+    return now - superseded_at <= timedelta(seconds=valid_for_seconds)
 
 
 def _check_quantities(line: LineItem, entry: CatalogEntry, field_prefix: str) -> None:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import Engine, func, insert, select
 
-from gencredits.domain import limits
 from gencredits.domain.catalog import Catalog, CatalogEntry
 from gencredits.domain.errors import InvalidRequest, NotFound
+from gencredits.domain.pricing import superseded_version_honoured
 from gencredits.service.mutation import Mutation, claim_once, operator_scope
 from gencredits.store.catalog_document import (
     catalog_from_document,
@@ -71,7 +71,7 @@ class CatalogStore:
 
     def for_quote(self, version: int | None, now: datetime) -> Catalog:
         """The catalog to price at: the current one, or the quoted ``version`` while that
-        quote can still be valid (it was current less than a quote's validity ago)."""
+        quote can still be valid (the rule: ``domain.pricing.superseded_version_honoured``)."""
         current = self.current()
         if version is None or version == current.version:
             return current
@@ -90,9 +90,7 @@ class CatalogStore:
                     catalog_versions.c.version == version + 1
                 )
             ).scalar_one_or_none()
-        if superseded_at is None or now - superseded_at > timedelta(
-            seconds=limits.QUOTE_VALIDITY_SECONDS
-        ):
+        if not superseded_version_honoured(superseded_at, now):
             raise InvalidRequest(
                 f"price version {version} is no longer quoted; quote again at version "
                 f"{current.version}",
