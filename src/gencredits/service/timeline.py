@@ -25,8 +25,9 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from gencredits.domain import holds
 from gencredits.domain.balances import room_under_ceiling
-from gencredits.domain.ledger import DEFAULT_PRIORITY, EntryKind, GrantSource, HoldStatus
+from gencredits.domain.ledger import DEFAULT_PRIORITY, EntryKind, GrantSource
 from gencredits.domain.limits import LOW_BALANCE_PERCENT
 from gencredits.domain.plans import Plan, Plans, cycle_bounds, cycle_index_at
 from gencredits.service import events
@@ -34,6 +35,7 @@ from gencredits.service.book import FAR_FUTURE_EVENT, AccountBook
 from gencredits.store import queries
 from gencredits.store.queries import AccountRow
 from gencredits.store.queries import grants as grant_queries
+from gencredits.store.queries import holds as hold_queries
 
 # Bounds the work of one catch-up (a dormant account renews at most this many cycles at once;
 # older allowances would have expired unused anyway).
@@ -114,29 +116,36 @@ def expire_grants(book: AccountBook, moment: datetime) -> None:
 
 
 def expire_holds(book: AccountBook, moment: datetime) -> None:
-    """Release every hold whose TTL passed by ``moment``; its credits go back to its grants."""
+    """Release every hold whose TTL passed by ``moment``; its credits go back to its grants,
+    dated at its expiry (the settlement is ``domain.holds.expire``'s)."""
     for row in queries.holds_due(book.connection, book.account.id, moment):
-        queries.settle_hold(book.connection, row["id"], HoldStatus.EXPIRED, None, row["expires_at"])
-        allocations = tuple((g, c) for g, c in row["allocations"])
-        amount = row["amount_credits"]
+        held = hold_queries.held_credits(row)
+        assert holds.is_due(held, moment)
+        settlement = holds.expire(held)
+        at = settlement.settled_at
+        queries.settle_hold(
+            book.connection, held.hold_id, settlement.status,
+            settlement.recorded_captured_credits, at,
+        )
+        amount = settlement.released_credits
         book.record(
             EntryKind.RELEASE,
             amount,
             available_delta=amount,
             held_delta=-amount,
-            grants=allocations,
-            hold_id=row["id"],
+            grants=settlement.released_allocations,
+            hold_id=held.hold_id,
             project=row["project"],
             job_ref=row["job_ref"],
             model_id=row["model_id"],
-            effective_at=row["expires_at"],
+            effective_at=at,
             reason="hold expired unsettled",
         )
-        book.return_credits(allocations, effective_at=row["expires_at"], hold_id=row["id"])
+        book.return_credits(settlement.released_allocations, effective_at=at, hold_id=held.hold_id)
         events.emit(
             book.connection, events.EventType.HOLD_EXPIRED, account_id=book.account.id,
-            payload={"hold_id": row["id"], "amount": amount, "job_ref": row["job_ref"],
-                     "expired_at": row["expires_at"].isoformat()},
+            payload={"hold_id": held.hold_id, "amount": amount, "job_ref": row["job_ref"],
+                     "expired_at": at.isoformat()},
             now=book.now,
         )
 

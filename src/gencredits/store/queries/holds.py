@@ -16,6 +16,7 @@ from sqlalchemy import (
     update,
 )
 
+from gencredits.domain.holds import HeldCredits
 from gencredits.domain.ledger import (
     Hold,
     HoldStatus,
@@ -41,6 +42,17 @@ def _hold(row: Mapping[Any, Any]) -> Hold:
         created_at=row["created_at"],
         expires_at=row["expires_at"],
         settled_at=row["settled_at"],
+    )
+
+
+def held_credits(row: Mapping[Any, Any]) -> HeldCredits:
+    """What settling the hold of ``row`` (a row of ``holds``) needs, for ``domain/holds.py``."""
+    return HeldCredits(
+        hold_id=row["id"],
+        status=HoldStatus(row["status"]),
+        amount_credits=row["amount_credits"],
+        allocations=tuple((grant_id, credits) for grant_id, credits in row["allocations"]),
+        expires_at=row["expires_at"],
     )
 
 
