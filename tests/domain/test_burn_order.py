@@ -164,3 +164,28 @@ def test_refunds_never_return_more_than_a_grant_gave_across_any_sequence(
         refunded += part
     # Refunding the whole charge in any number of parts returns exactly what was burned.
     assert returned == Counter(dict(allocations))
+
+
+def credits_in_order(allocations: list[tuple[int, int]]) -> list[int]:
+    """Each burned credit, by the grant it came from, in burn order."""
+    return [grant_id for grant_id, credits in allocations for _ in range(credits)]
+
+
+small_allocation_lists = st.lists(
+    st.tuples(st.integers(1, 50), st.integers(1, 40)), min_size=1, max_size=6,
+    unique_by=lambda a: a[0],
+)  # fmt: skip
+
+
+@given(small_allocation_lists, st.data())
+def test_a_refund_gives_back_the_last_burned_credits_not_yet_given_back(
+    allocations: list[tuple[int, int]], data: st.DataObject
+) -> None:
+    # Credit by credit: after ``already`` credits were refunded, a refund of ``part`` returns
+    # exactly the ``part`` credits burned just before those, in reverse burn order.
+    total = sum(credits for _, credits in allocations)
+    already = data.draw(st.integers(0, total - 1))
+    part = data.draw(st.integers(1, total - already))
+    burned = credits_in_order(allocations)
+    expected = list(reversed(burned[total - already - part : total - already]))
+    assert credits_in_order(list(refund_allocations(allocations, already, part))) == expected
