@@ -4,39 +4,35 @@ environment for uvicorn's worker processes (``gencredits serve``)."""
 from __future__ import annotations
 
 import gc
-import os
 
 from fastapi import FastAPI
 
-from gencredits.api.app import ApiSettings, create_app, switch_from_environment
+from gencredits.api.app import ApiSettings, create_app
 from gencredits.api.observability import configure_json_logging
 from gencredits.client import Client
+from gencredits.config import Settings
 from gencredits.protocol import CreditsApi
 from gencredits.service.facade import Gencredits
 from gencredits.service.facade import open as open_service
 from gencredits.web import install_dashboard
 
 
-def settings_from_environment() -> ApiSettings:
+def settings_from_environment(settings: Settings | None = None) -> ApiSettings:
+    settings = settings or Settings.from_environment()
     return ApiSettings(
-        sweep_interval_seconds=float(os.environ.get("GENCREDITS_SWEEP_SECONDS", "30")),
-        webhook_interval_seconds=float(os.environ.get("GENCREDITS_WEBHOOK_SECONDS", "2")),
-        rate_per_second=float(os.environ.get("GENCREDITS_RATE_PER_SECOND", "200")),
-        rate_burst=int(os.environ.get("GENCREDITS_RATE_BURST", "400")),
-        failure_rate_per_second=float(
-            os.environ.get("GENCREDITS_AUTH_FAILURES_PER_MINUTE", "10")) / 60,
-        failure_burst=int(os.environ.get("GENCREDITS_AUTH_FAILURE_BURST", "20")),
-        key_cache_seconds=_seconds_or_none(os.environ.get("GENCREDITS_KEY_CACHE_SECONDS")),
+        sweep_interval_seconds=settings.sweep_seconds,
+        webhook_interval_seconds=settings.webhook_seconds,
+        rate_per_second=settings.rate_per_second,
+        rate_burst=settings.rate_burst,
+        failure_rate_per_second=settings.auth_failures_per_minute / 60,
+        failure_burst=settings.auth_failure_burst,
+        key_cache_seconds=settings.key_cache_seconds,
     )
-
-
-def _seconds_or_none(value: str | None) -> float | None:
-    return None if value is None or not value.strip() else float(value)
 
 
 def group_commit_from_environment() -> bool:
     """``GENCREDITS_GROUP_COMMIT``: on unless ``0``/``false``/``no``/``off``."""
-    return switch_from_environment("GENCREDITS_GROUP_COMMIT", default=True)
+    return Settings.from_environment().group_commit
 
 
 def build_app(
@@ -57,10 +53,10 @@ def app_from_environment() -> FastAPI:
     once its charge is durable. The service, and with it the group committer (charges already
     submitted are committed first), is closed when the server shuts down."""
     configure_json_logging()
-    pool_size = int(os.environ.get("GENCREDITS_POOL_SIZE", "20"))
-    group_commit = group_commit_from_environment()
-    settings = settings_from_environment()
-    credits = open_service(pool_size=pool_size, background_checkpoints=True)
+    environment = Settings.from_environment()
+    group_commit = environment.group_commit
+    settings = settings_from_environment(environment)
+    credits = open_service(pool_size=environment.pool_size, background_checkpoints=True)
     # Load the catalog and plans now: read lazily, they would be read through a second pooled
     # connection from inside the first requests' write transactions, and with more concurrent
     # charges than connections (SQLite) that waits on the pool while holding the write lock.

@@ -13,7 +13,6 @@ import pytest
 from sqlalchemy import bindparam, literal_column, select, text
 
 from gencredits.store.engine import make_engine
-from gencredits.store.postgres import PREPARE_ON_SERVER_VARIABLE
 from gencredits.store.prepared import Prepared
 
 pytestmark = pytest.mark.postgres
@@ -79,9 +78,9 @@ def test_statements_are_prepared_on_the_server_only_when_asked(
     """Off by default (a transaction pooler may be in between); GENCREDITS_PREPARE_ON_SERVER=1
     gives psycopg's own behaviour back, for a direct connection."""
     if setting is None:
-        monkeypatch.delenv(PREPARE_ON_SERVER_VARIABLE, raising=False)
+        monkeypatch.delenv("GENCREDITS_PREPARE_ON_SERVER", raising=False)
     else:
-        monkeypatch.setenv(PREPARE_ON_SERVER_VARIABLE, setting)
+        monkeypatch.setenv("GENCREDITS_PREPARE_ON_SERVER", setting)
     engine = make_engine(postgres_url, pool_size=1)
     try:
         with engine.connect() as connection:

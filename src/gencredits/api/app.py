@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
@@ -27,7 +26,7 @@ from gencredits.api.observability import GroupCommitCollector, Metrics, RequestM
 from gencredits.api.rate_limits import SharedRateLimiter
 from gencredits.api.routes import accounts, advice, catalog, events, money, ops
 from gencredits.api.security_headers import SecurityHeadersMiddleware
-from gencredits.domain.errors import GencreditsError, InvalidRequest
+from gencredits.domain.errors import GencreditsError
 from gencredits.service.events import WebhookDispatcher
 from gencredits.service.facade import Gencredits
 
@@ -70,24 +69,6 @@ def shared_limiter(
     return SharedRateLimiter(
         rate_per_second, burst, fold=credits.fold_into_bucket, forget=credits.forget_full_buckets
     )
-
-
-SWITCH_ON = ("1", "true", "yes", "on")
-SWITCH_OFF = ("0", "false", "no", "off")
-
-
-def switch_from_environment(name: str, default: bool) -> bool:
-    """An on/off environment setting: 1/true/yes/on or 0/false/no/off in any case, ``default``
-    when unset; anything else is refused, naming the variable."""
-    value = os.environ.get(name)
-    if value is None:
-        return default
-    if value.strip().lower() in SWITCH_ON:
-        return True
-    if value.strip().lower() in SWITCH_OFF:
-        return False
-    raise InvalidRequest(f"{name} must be 1, true, on or 0, false, off; not {value!r}",
-                         field=name)
 
 
 def background_tasks(

@@ -8,7 +8,6 @@ as exact decimals from text, never through a float.
 
 from __future__ import annotations
 
-import os
 from decimal import Decimal, InvalidOperation
 from typing import Annotated
 
@@ -32,6 +31,7 @@ from gencredits.cli.inputs import (
 )
 from gencredits.cli.output import console, emit, error_console, print_json, refusals
 from gencredits.cli.views import fields, when
+from gencredits.config import Settings
 from gencredits.domain.advice import (
     DEFAULT_BUFFER_PERCENT,
     DEFAULT_TARGET_MARGIN_PERCENT,
@@ -411,7 +411,7 @@ def seed_with_progress(*, days: int = demo.DEMO_DAYS, seed: int = demo.DEMO_SEED
 
         return demo.seed_demo(
             database_url, now=clock_from_environment().now(), days=days, seed=seed,
-            progress=advance, catalog_path=os.environ.get("GENCREDITS_CATALOG") or None,
+            progress=advance, catalog_path=Settings.from_environment().catalog_path,
         )
 
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import secrets
 import socket
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from gencredits import config
 from gencredits.cli.advice_commands import seed_with_progress
 from gencredits.cli.inputs import KeyOption
 from gencredits.cli.output import console, emit, refusals
@@ -50,13 +49,10 @@ def serve(
     """Start the HTTP API (and the dashboard) with the embedded SQLite database by default."""
     import uvicorn
 
-    from gencredits.api.app import switch_from_environment
-
-    if database_url:
-        os.environ["GENCREDITS_DATABASE_URL"] = database_url
-    os.environ["GENCREDITS_SWEEP_SECONDS"] = str(sweep_seconds)
+    # The worker processes read these from the environment (and share one session secret).
+    config.export_for_workers(database_url=database_url, sweep_seconds=sweep_seconds)
     with refusals():
-        switch_from_environment("GENCREDITS_GROUP_COMMIT", default=True)  # refused here, once
+        config.Settings.from_environment().group_commit  # noqa: B018 - refused here, once
         credits = open_service()
     if credits.operator_key_count() == 0:
         _, secret = credits.create_key(account_id=None, name="operator (first start)")
@@ -69,8 +65,6 @@ def serve(
             result = seed_with_progress()
         console.print(f"Demo accounts seeded: {', '.join(result.accounts)}.", highlight=False)
     console.print(f"gencredits serving on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
-    # Dashboard sessions are signed with this secret; every worker process must share it.
-    os.environ.setdefault("GENCREDITS_SESSION_SECRET", secrets.token_hex(32))
     # The app logs every request itself (JSON, with its request id); uvicorn's access log
     # would be a second, plainer line. httptools and uvloop are picked when installed.
     options: dict[str, Any] = {

@@ -6,9 +6,10 @@ can be shown and tested from the command line; tests move a :class:`ManualClock`
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
+
+from gencredits.config import Settings
 
 
 class Clock(Protocol):
@@ -59,7 +60,7 @@ def parse_time(text: str, *, field: str) -> datetime:
 
 
 def clock_from_environment() -> Clock:
-    text = os.environ.get("GENCREDITS_NOW")
+    text = Settings.from_environment().now
     if text:
         return ManualClock(parse_time(text, field="GENCREDITS_NOW"))
     return SystemClock()

@@ -22,6 +22,7 @@ import httpx
 from sqlalchemy import Connection, Engine, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from gencredits.config import Settings
 from gencredits.domain import limits
 from gencredits.domain.advice import (
     DEFAULT_BUFFER_PERCENT,
@@ -71,7 +72,6 @@ from gencredits.service.reports import UsageReport
 from gencredits.store.catalog_document import load_catalog_file
 from gencredits.store.engine import (
     checkpoints_in_background,
-    database_url_from_environment,
     make_engine,
     migrate,
     read_transaction,
@@ -674,7 +674,7 @@ def open(
     ``background_checkpoints`` (SQLite files; the server turns it on): WAL checkpoints run in
     a thread of the service's (``store.sqlite.Checkpointer``), not inside the commit of
     whichever charge crosses the threshold; :meth:`Gencredits.close` stops it."""
-    url = database_url or database_url_from_environment()
+    url = database_url or Settings.from_environment().database_url
     engine = make_engine(url, pool_size=pool_size, background_checkpoints=background_checkpoints)
     migrate(engine)
     service = Gencredits(engine, clock=clock)

@@ -9,12 +9,11 @@ versions, so operators' price changes show up in every later command.
 
 from __future__ import annotations
 
-import os
-
+from gencredits.config import Settings
 from gencredits.service.facade import Gencredits
 from gencredits.service.facade import open as open_database
 
 
 def open_service() -> Gencredits:
     """Connect, migrate and seed on first use; the caller closes it (it is a context manager)."""
-    return open_database(catalog_path=os.environ.get("GENCREDITS_CATALOG") or None)
+    return open_database(catalog_path=Settings.from_environment().catalog_path)

@@ -35,19 +35,12 @@ from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 
-from gencredits.store.postgres import connect_arguments, prepare_on_server_from_environment
+from gencredits.config import Settings
+from gencredits.store.postgres import connect_arguments
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_DATABASE_PATH = Path("var") / "gencredits.db"
 BUSY_TIMEOUT_MS = 30_000
-
-
-def database_url_from_environment() -> str:
-    url = os.environ.get("GENCREDITS_DATABASE_URL")
-    if url:
-        return url
-    return f"sqlite:///{DEFAULT_DATABASE_PATH}"
 
 
 def normalize_url(url: str) -> str:
@@ -119,7 +112,8 @@ def make_engine(
     engine = create_engine(
         url,
         connect_args=connect_arguments(
-            prepare_on_server_from_environment() if prepare_on_server is None else prepare_on_server
+            Settings.from_environment().prepare_on_server
+            if prepare_on_server is None else prepare_on_server
         ),
         pool_size=pool_size,
         max_overflow=pool_size,

@@ -17,15 +17,7 @@ reads, sent by psycopg with the ``BEGIN``) last one transaction.
 
 from __future__ import annotations
 
-import os
 from typing import Any
-
-PREPARE_ON_SERVER_VARIABLE = "GENCREDITS_PREPARE_ON_SERVER"
-
-
-def prepare_on_server_from_environment() -> bool:
-    """Whether GENCREDITS_PREPARE_ON_SERVER allows server-side prepared statements."""
-    return os.environ.get(PREPARE_ON_SERVER_VARIABLE, "").strip().lower() in ("1", "true", "on")
 
 
 def connect_arguments(prepare_on_server: bool) -> dict[str, Any]:

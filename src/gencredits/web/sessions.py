@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
 import secrets
 import threading
 import time
@@ -26,10 +25,10 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Protocol
 
+from gencredits.config import Settings
 from gencredits.service.facade import Gencredits
 
 COOKIE_NAME = "gc_session"
-SECRET_ENVIRONMENT_VARIABLE = "GENCREDITS_SESSION_SECRET"
 
 # A working day and a bit: long enough not to sign people out mid-task, short enough that a
 # cookie left on a shared machine stops working by the next morning.
@@ -104,7 +103,7 @@ class SessionSigner:
 
     @classmethod
     def from_environment(cls, signed_out: SignedOut | None = None) -> SessionSigner:
-        text = os.environ.get(SECRET_ENVIRONMENT_VARIABLE, "")
+        text = Settings.from_environment().session_secret
         return cls(text.encode() if len(text) >= 16 else secrets.token_bytes(32), signed_out)
 
     def new(self, key_id: str | None = None) -> Session:
