@@ -1,10 +1,9 @@
 """The HTTP client: the library's calls, made against a gencredits server.
 
-:class:`Client` mirrors :class:`gencredits.Gencredits` for the remote case. It returns the
-same values (:class:`~gencredits.Entry`, :class:`~gencredits.Hold`,
-:class:`~gencredits.AccountView`, :class:`~gencredits.Settlement`, :class:`~gencredits.Quote`,
-...) and raises the same operating errors, rebuilt from the server's problem details, so
-switching between in-process and remote is one line::
+:class:`Client` mirrors :class:`gencredits.Gencredits` for the remote case (mypy holds both
+to :class:`gencredits.protocol.CreditsApi`). It returns the same values (``Entry``, ``Hold``,
+``AccountView``, ``Settlement``, ``Quote``, ...) and raises the same operating errors, rebuilt
+from the server's problem details, so switching between in-process and remote is one line::
 
     import gencredits
 
