@@ -6,6 +6,7 @@ SQLite database; see README.md for the concepts.
 """
 
 from gencredits.client import Client
+from gencredits.documents.catalog import load_catalog_file
 from gencredits.domain.catalog import Catalog, CatalogEntry, Kind, Tier
 from gencredits.domain.errors import (
     AlreadyRefunded,
@@ -41,7 +42,6 @@ from gencredits.domain.results import (
 )
 from gencredits.service.clock import ManualClock, SystemClock
 from gencredits.service.facade import Gencredits, open
-from gencredits.store.catalog_document import load_catalog_file
 
 __version__ = "0.1.0"
 

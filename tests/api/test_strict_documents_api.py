@@ -1,5 +1,5 @@
 """Operator documents through the API are strict (issue 16, defect 11): the entries and plans of
-tests/store/test_strict_documents.py sent as JSON bodies to PUT /v1/catalog/{id} and
+tests/documents/test_strict_documents.py sent as JSON bodies to PUT /v1/catalog/{id} and
 PUT /v1/plans/{id} are refused with a 422 naming the field, and nothing is published."""
 
 from __future__ import annotations

@@ -14,6 +14,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from gencredits.documents.catalog import load_catalog_file
+from gencredits.documents.plans import load_plans_file
 from gencredits.domain.advice import (
     CycleUsage,
     Forecast,
@@ -38,8 +40,6 @@ from gencredits.domain.catalog import (
 from gencredits.domain.errors import InvalidRequest, OutOfRange, UnknownModel
 from gencredits.domain.plans import Period, Plan
 from gencredits.domain.pricing import LineItem, QuoteRequest, price_line
-from gencredits.store.catalog_document import load_catalog_file
-from gencredits.store.plans_document import load_plans_file
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 CATALOG = load_catalog_file()

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 
+from gencredits.documents.catalog import load_catalog_file
 from gencredits.domain.catalog import (
     Catalog,
     CatalogEntry,
@@ -18,7 +19,6 @@ from gencredits.domain.catalog import (
 )
 from gencredits.domain.credits import round_half_up
 from gencredits.domain.errors import CatalogInvalid, UnknownModel
-from gencredits.store.catalog_document import load_catalog_file
 
 CATALOG = load_catalog_file()
 

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from gencredits.documents.catalog import load_catalog_file
 from gencredits.domain import limits
 from gencredits.domain.catalog import (
     Catalog,
@@ -29,7 +30,6 @@ from gencredits.domain.errors import (
     UnknownOption,
 )
 from gencredits.domain.pricing import LineItem, QuoteRequest, price_line, quote
-from gencredits.store.catalog_document import load_catalog_file
 
 NOW = datetime(2026, 1, 31, 9, 0, tzinfo=UTC)
 CATALOG = load_catalog_file()

@@ -18,9 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gencredits import GencreditsError, InvalidRequest, LineItem, Quote, QuoteRequest, quote
+from gencredits.documents.catalog import load_catalog_file
+from gencredits.documents.requests import parse_quote_request
 from gencredits.domain import limits
-from gencredits.service.documents import parse_quote_request
-from gencredits.store.catalog_document import load_catalog_file
 from tests.reliability.tally import Figures
 
 CATALOG = load_catalog_file()

@@ -9,9 +9,9 @@ from importlib import resources
 
 import pytest
 
+from gencredits.documents.catalog import load_catalog_file
 from gencredits.domain import errors
 from gencredits.domain.catalog import Catalog, CatalogEntry, FlatRule, Kind, PerSecondRule, Tier
-from gencredits.store.catalog_document import load_catalog_file
 from gencredits.web import is_dashboard_path
 from gencredits.web.charts import MAX_SERIES, OTHER, bar_chart, nice_step
 from gencredits.web.core import friendly

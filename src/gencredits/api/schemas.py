@@ -14,8 +14,8 @@ from typing import Annotated, Any, Literal
 from fastapi import Path, Query
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
+from gencredits.documents.requests import BoundedMoment, LineItemIn, StrictModel
 from gencredits.domain import limits
-from gencredits.service.documents import BoundedMoment, LineItemIn, StrictModel
 
 Credits = StrictInt
 Amount = Field(ge=1, le=limits.MAX_AMOUNT_CREDITS)

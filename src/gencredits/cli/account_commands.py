@@ -11,13 +11,13 @@ from rich.table import Table
 from gencredits.cli.inputs import AMOUNT_COMMAND, JsonOption, KeyOption, parse_credits, service
 from gencredits.cli.output import console, emit
 from gencredits.cli.views import account_table, when
+from gencredits.documents.plans import plans_to_document
 from gencredits.domain import limits
 from gencredits.domain.credits import format_credits, plain_decimal
 from gencredits.domain.errors import InvalidRequest
 from gencredits.domain.ledger import AccountKind
 from gencredits.domain.plans import PlanChange
 from gencredits.domain.results import AccountView
-from gencredits.store.plans_document import plans_to_document
 
 AccountArgument = Annotated[str, typer.Argument(metavar="ACCOUNT", help="Account id.")]
 

@@ -28,13 +28,13 @@ from gencredits.cli.inputs import (
     service,
 )
 from gencredits.cli.output import console, emit
+from gencredits.documents.catalog import entry_to_document
 from gencredits.domain import limits
 from gencredits.domain.bounds import bounded_decimal
 from gencredits.domain.catalog import CatalogEntry, FlatRule, Kind, Tier
 from gencredits.domain.credits import format_credits, plain_decimal, round_half_up
 from gencredits.domain.errors import CatalogInvalid, InvalidRequest
 from gencredits.domain.pricing import Quote
-from gencredits.store.catalog_document import entry_to_document
 
 __all__ = ["build_request", "register"]
 

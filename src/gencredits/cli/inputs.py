@@ -96,7 +96,7 @@ def build_request(
     file: Path | None,
 ) -> QuoteRequest:
     """One request from either a model and its flags, or a file of lines (not both)."""
-    from gencredits.service.documents import parse_quote_request, read_document_file
+    from gencredits.documents.requests import parse_quote_request, read_document_file
 
     if file is not None:
         if model is not None:

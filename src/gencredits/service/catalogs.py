@@ -14,15 +14,15 @@ from datetime import datetime
 
 from sqlalchemy import Engine, func, insert, select
 
-from gencredits.domain.catalog import Catalog, CatalogEntry
-from gencredits.domain.errors import InvalidRequest, NotFound
-from gencredits.domain.pricing import superseded_version_honoured
-from gencredits.service.mutation import Mutation, claim_once, operator_scope
-from gencredits.store.catalog_document import (
+from gencredits.documents.catalog import (
     catalog_from_document,
     catalog_to_document,
     entry_to_document,
 )
+from gencredits.domain.catalog import Catalog, CatalogEntry
+from gencredits.domain.errors import InvalidRequest, NotFound
+from gencredits.domain.pricing import superseded_version_honoured
+from gencredits.service.mutation import Mutation, claim_once, operator_scope
 from gencredits.store.engine import read_transaction, write_transaction
 from gencredits.store.tables import catalog_versions
 

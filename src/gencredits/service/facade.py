@@ -23,6 +23,8 @@ from sqlalchemy import Connection, Engine, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from gencredits.config import Settings
+from gencredits.documents.catalog import load_catalog_file
+from gencredits.documents.plans import load_plans_file, plan_to_document
 from gencredits.domain import limits
 from gencredits.domain.advice import (
     DEFAULT_BUFFER_PERCENT,
@@ -69,7 +71,6 @@ from gencredits.service.keys import ApiKey
 from gencredits.service.mutation import Mutation, operator_scope
 from gencredits.service.plan_store import PlanStore
 from gencredits.service.reports import UsageReport
-from gencredits.store.catalog_document import load_catalog_file
 from gencredits.store.engine import (
     checkpoints_in_background,
     make_engine,
@@ -77,7 +78,6 @@ from gencredits.store.engine import (
     read_transaction,
     write_transaction,
 )
-from gencredits.store.plans_document import load_plans_file, plan_to_document
 from gencredits.store.queries import health
 from gencredits.store.sqlite import Checkpointer
 from gencredits.store.tables import catalog_versions, plans, settings
@@ -692,7 +692,7 @@ def seed(engine: Engine, now: datetime, catalog_path: str | None = None) -> None
         with write_transaction(engine) as connection:
             if connection.execute(select(catalog_versions.c.version).limit(1)).first() is None:
                 catalog = load_catalog_file(catalog_path)
-                from gencredits.store.catalog_document import catalog_to_document
+                from gencredits.documents.catalog import catalog_to_document
 
                 connection.execute(
                     insert(catalog_versions).values(

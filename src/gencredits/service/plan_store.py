@@ -15,10 +15,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
+from gencredits.documents.plans import plan_from_document, plan_to_document
 from gencredits.domain.plans import Plan, Plans
 from gencredits.service.mutation import Mutation, claim_once, operator_scope
 from gencredits.store.engine import read_transaction, write_transaction
-from gencredits.store.plans_document import plan_from_document, plan_to_document
 from gencredits.store.tables import plans as plans_table
 
 # How stale another process's plan change may be seen where exactness is not needed (pages,

@@ -1,5 +1,6 @@
-"""Storage: the catalog document format, SQLAlchemy tables, queries and Alembic migrations.
+"""Storage: SQLAlchemy tables, queries and Alembic migrations.
 
-Everything here turns domain values into rows or documents and back; business rules stay in
-``gencredits.domain`` and ``gencredits.service``.
+Everything here turns domain values into rows and back (their JSON and YAML shapes live in
+``gencredits.documents``); business rules stay in ``gencredits.domain`` and
+``gencredits.service``.
 """

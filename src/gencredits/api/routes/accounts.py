@@ -27,10 +27,10 @@ from gencredits.api.schemas import (
     ProjectCapIn,
     RowId,
 )
+from gencredits.documents.requests import BoundedMoment
 from gencredits.domain import limits
 from gencredits.domain.errors import NotFound
 from gencredits.domain.ledger import EntryKind
-from gencredits.service.documents import BoundedMoment
 
 router = checked_router(prefix="/v1", tags=["accounts"])
 

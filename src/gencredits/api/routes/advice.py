@@ -17,11 +17,11 @@ from pydantic import ConfigDict, Field, StrictBool, StrictInt
 
 from gencredits.api.deps import Caller, Operator, Service, checked_router
 from gencredits.api.schemas import ApiModel, Out, QuoteOut
+from gencredits.documents.requests import LineItemIn
 from gencredits.domain import limits
 from gencredits.domain.advice import DEFAULT_BUFFER_PERCENT, DEFAULT_TARGET_MARGIN_PERCENT
 from gencredits.domain.pricing import QuoteRequest
 from gencredits.service.advice import cycle_as_dict
-from gencredits.service.documents import LineItemIn
 from gencredits.service.reports import MAX_REPORT_PERIODS
 
 router = checked_router(prefix="/v1", tags=["advice"])

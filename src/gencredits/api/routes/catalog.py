@@ -15,11 +15,11 @@ from gencredits.api.schemas import (
     QuoteIn,
     QuoteOut,
 )
+from gencredits.documents.catalog import EntrySpec, entry_from_spec, entry_to_document
+from gencredits.documents.plans import PlanSpec, plan_from_document, plan_to_document
 from gencredits.domain.catalog import CatalogEntry
 from gencredits.domain.credits import round_half_up
 from gencredits.domain.errors import CatalogInvalid, InvalidRequest, NotFound
-from gencredits.store.catalog_document import EntrySpec, entry_from_spec, entry_to_document
-from gencredits.store.plans_document import PlanSpec, plan_from_document, plan_to_document
 
 router = checked_router(prefix="/v1", tags=["catalog"])
 

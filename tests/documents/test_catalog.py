@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from gencredits.domain.errors import CatalogInvalid
-from gencredits.store.catalog_document import (
+from gencredits.documents.catalog import (
     catalog_from_document,
     catalog_to_document,
     load_catalog_file,
 )
+from gencredits.domain.errors import CatalogInvalid
 
 GOOD = """
 version: 3

@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 import yaml
 
+from gencredits.documents.catalog import catalog_from_document, parse_yaml
+from gencredits.documents.plans import plans_from_document
 from gencredits.domain.errors import CatalogInvalid
-from gencredits.store.catalog_document import catalog_from_document, parse_yaml
-from gencredits.store.plans_document import plans_from_document
 
 FLAT = {"id": "probe", "name": "Probe", "kind": "image", "tier": "budget",
         "price": {"rule": "flat", "credits": "2"}, "max_outputs": 4, "speed": 3,

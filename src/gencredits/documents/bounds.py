@@ -3,7 +3,7 @@
 ``BoundedMoment`` is a timezone-aware UTC datetime (naive input is taken as UTC) between 1970
 and 9999 after its offset; ``BoundedDecimal`` a finite Decimal with bounded digits and exponent,
 never read from a float. A field's own range (``Field(ge=..., le=...)``) is added where it is
-declared. The API, the dashboard and the CLI reach these through ``service.documents``.
+declared. The API, the dashboard and the CLI reach these through ``documents.requests``.
 """
 
 from __future__ import annotations

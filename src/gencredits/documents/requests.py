@@ -13,14 +13,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
+# The bounded input types (domain/bounds.py), passed on to the edges: one definition of each.
+from gencredits.documents.bounds import BoundedDecimal as BoundedDecimal
+from gencredits.documents.bounds import BoundedMoment as BoundedMoment
+from gencredits.documents.catalog import parse_yaml
 from gencredits.domain import limits
 from gencredits.domain.errors import CatalogInvalid, InvalidRequest
 from gencredits.domain.pricing import LineItem, QuoteRequest
-
-# The bounded input types (domain/bounds.py), passed on to the edges: one definition of each.
-from gencredits.store.bounded_types import BoundedDecimal as BoundedDecimal
-from gencredits.store.bounded_types import BoundedMoment as BoundedMoment
-from gencredits.store.catalog_document import parse_yaml
 
 
 class StrictModel(BaseModel):

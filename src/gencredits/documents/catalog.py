@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
 
+from gencredits.documents.bounds import BoundedDecimal
 from gencredits.domain import limits
 from gencredits.domain.catalog import (
     Catalog,
@@ -30,7 +31,6 @@ from gencredits.domain.catalog import (
 )
 from gencredits.domain.credits import plain_decimal
 from gencredits.domain.errors import CatalogInvalid
-from gencredits.store.bounded_types import BoundedDecimal
 
 DEFAULT_CATALOG_NAME = "catalog.yaml"
 

@@ -8,15 +8,15 @@ from typing import Any
 
 import pytest
 
-from gencredits.domain.errors import CatalogInvalid
-from gencredits.domain.plans import Period, Plan
-from gencredits.store.plans_document import (
+from gencredits.documents.plans import (
     load_plans_file,
     plan_from_document,
     plan_to_document,
     plans_from_document,
     plans_to_document,
 )
+from gencredits.domain.errors import CatalogInvalid
+from gencredits.domain.plans import Period, Plan
 
 GOOD = """
 default_plan: trial

@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from gencredits.documents.bounds import BoundedDecimal
+from gencredits.documents.catalog import read_yaml_file
 from gencredits.domain import limits
 from gencredits.domain.credits import plain_decimal
 from gencredits.domain.errors import CatalogInvalid
@@ -26,8 +28,6 @@ from gencredits.domain.plans import (
     Plan,
     Plans,
 )
-from gencredits.store.bounded_types import BoundedDecimal
-from gencredits.store.catalog_document import read_yaml_file
 
 DEFAULT_PLANS_NAME = "plans.yaml"
 
