@@ -5,7 +5,7 @@ PUT /v1/plans/{id} are refused with a 422 naming the field, and nothing is publi
 from __future__ import annotations
 
 from tests.api.support import LiveServer
-from tests.store.test_strict_documents import (
+from tests.documents.test_strict_documents import (
     NOT_INTEGERS,
     PLAN,
     PLAN_INTEGER_FIELDS,
