@@ -65,6 +65,7 @@ from gencredits.client_errors import (
     Unauthorized,
     raise_for_problem,
 )
+from gencredits.documents.requests import line_to_json
 from gencredits.domain.ledger import Entry, Hold
 from gencredits.domain.pricing import LineItem, Quote, QuoteRequest
 from gencredits.domain.results import (
@@ -88,19 +89,10 @@ __all__ = ["ApiError", "Client", "Forbidden", "RateLimited", "Unauthorized"]
 
 
 def lines_document(lines: Lines) -> list[JSON]:
-    """Request lines as the API's JSON (``model``, ``outputs``, ``count``, ...)."""
+    """Request lines as the API's JSON (plain dicts are sent as they are)."""
     items: Iterable[Mapping[str, Any] | LineItem]
     items = lines.lines if isinstance(lines, QuoteRequest) else lines
-    document = []
-    for item in items:
-        if isinstance(item, LineItem):
-            line: JSON = {"model": item.model_id, "outputs": item.outputs, "count": item.count,
-                          "seconds": item.seconds, "quality": item.quality,
-                          "option": item.option}
-            document.append({key: value for key, value in line.items() if value is not None})
-        else:
-            document.append(dict(item))
-    return document
+    return [line_to_json(item) if isinstance(item, LineItem) else dict(item) for item in items]
 
 
 def _without_none(document: Mapping[str, Any]) -> JSON:

@@ -20,7 +20,7 @@ EXEMPT_MODULES = {
 
 MODULE_CEILINGS: dict[str, int] = {
     "cli/advice_commands.py": 418,
-    "client.py": 423,
+    "client.py": 415,
     "service/group_commit.py": 535,
     "service/spending.py": 1176,
 }

@@ -14,7 +14,8 @@ from typing import Annotated, Any, Literal
 from fastapi import Path, Query
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
-from gencredits.documents.requests import BoundedMoment, LineItemIn, StrictModel
+from gencredits.documents.bounds import BoundedMoment
+from gencredits.documents.requests import LineItemIn, StrictModel
 from gencredits.domain import limits
 
 Credits = StrictInt

@@ -1,25 +1,75 @@
-"""Request documents (JSON bodies, YAML/JSON files) parsed into domain values.
+"""Request documents: the one codec of request lines, and the input models that parse them.
 
-The API and the CLI read the same shapes through these Pydantic models, with unknown fields
-refused and numbers strict (``"4"`` and ``4.0`` are not counts). A validation failure becomes
-:class:`InvalidRequest` naming the field as a dotted path (``lines.2.outputs``).
+A line's JSON is ``{"model": ..., "outputs": ..., "count": ..., "seconds": ..., "quality": ...,
+"option": ...}`` with absent options left out. ``line_to_json`` / ``request_to_json`` write it
+(the client's bodies, a hold's stored request, an idempotency payload and its digest);
+``line_from_json`` / ``request_from_json`` read back what was written (trusted: stored rows);
+``request_from_specs`` turns parsed input models into a request. Untrusted documents (JSON
+bodies, YAML/JSON files) go through the Pydantic models below, which the API and the CLI
+share: unknown fields refused and numbers strict (``"4"`` and ``4.0`` are not counts). A
+validation failure becomes :class:`InvalidRequest` naming the field as a dotted path
+(``lines.2.outputs``).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
-# The bounded input types (domain/bounds.py), passed on to the edges: one definition of each.
-from gencredits.documents.bounds import BoundedDecimal as BoundedDecimal
-from gencredits.documents.bounds import BoundedMoment as BoundedMoment
 from gencredits.documents.catalog import parse_yaml
 from gencredits.domain import limits
 from gencredits.domain.errors import CatalogInvalid, InvalidRequest
 from gencredits.domain.pricing import LineItem, QuoteRequest
+
+# --- the line-item codec ----------------------------------------------------------------------
+
+
+def line_to_json(line: LineItem) -> dict[str, Any]:
+    """A line as its JSON document, options that are not set left out."""
+    return {
+        key: value
+        for key, value in (
+            ("model", line.model_id),
+            ("outputs", line.outputs),
+            ("count", line.count),
+            ("seconds", line.seconds),
+            ("quality", line.quality),
+            ("option", line.option),
+        )
+        if value is not None
+    }
+
+
+def line_from_json(document: Mapping[str, Any]) -> LineItem:
+    """The line ``line_to_json`` wrote (``outputs`` and ``count`` default to 1)."""
+    return LineItem(
+        model_id=document["model"],
+        outputs=document.get("outputs", 1),
+        count=document.get("count", 1),
+        seconds=document.get("seconds"),
+        quality=document.get("quality"),
+        option=document.get("option"),
+    )
+
+
+def request_to_json(request: QuoteRequest) -> list[dict[str, Any]]:
+    return [line_to_json(line) for line in request.lines]
+
+
+def request_from_json(lines: Iterable[Mapping[str, Any]]) -> QuoteRequest:
+    return QuoteRequest(tuple(line_from_json(line) for line in lines))
+
+
+def request_from_specs(specs: Iterable[LineItemIn]) -> QuoteRequest:
+    """A request from lines an input model has already validated."""
+    return QuoteRequest(tuple(spec.to_domain() for spec in specs))
+
+
+# --- input models -----------------------------------------------------------------------------
 
 
 class StrictModel(BaseModel):
@@ -53,7 +103,7 @@ class QuoteRequestIn(StrictModel):
     lines: list[LineItemIn] = Field(min_length=1, max_length=limits.MAX_LINES_PER_REQUEST)
 
     def to_domain(self) -> QuoteRequest:
-        return QuoteRequest(lines=tuple(line.to_domain() for line in self.lines))
+        return request_from_specs(self.lines)
 
 
 def validation_error_to_invalid(error: ValidationError) -> InvalidRequest:

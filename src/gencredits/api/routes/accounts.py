@@ -27,7 +27,7 @@ from gencredits.api.schemas import (
     ProjectCapIn,
     RowId,
 )
-from gencredits.documents.requests import BoundedMoment
+from gencredits.documents.bounds import BoundedMoment
 from gencredits.domain import limits
 from gencredits.domain.errors import NotFound
 from gencredits.domain.ledger import EntryKind

@@ -17,10 +17,9 @@ from pydantic import ConfigDict, Field, StrictBool, StrictInt
 
 from gencredits.api.deps import Caller, Operator, Service, checked_router
 from gencredits.api.schemas import ApiModel, Out, QuoteOut
-from gencredits.documents.requests import LineItemIn
+from gencredits.documents.requests import LineItemIn, request_from_specs
 from gencredits.domain import limits
 from gencredits.domain.advice import DEFAULT_BUFFER_PERCENT, DEFAULT_TARGET_MARGIN_PERCENT
-from gencredits.domain.pricing import QuoteRequest
 from gencredits.service.advice import cycle_as_dict
 from gencredits.service.reports import MAX_REPORT_PERIODS
 
@@ -226,7 +225,7 @@ def create_estimate(body: EstimateIn, credits: Service, caller: Caller) -> dict[
         account_id = caller.key.account_id
     if account_id is not None:
         caller.check_account(account_id)
-    request = QuoteRequest(tuple(line.to_domain() for line in body.lines))
+    request = request_from_specs(body.lines)
     return credits.estimate(
         request, account_id=account_id, buffer_percent=body.buffer_percent
     ).as_dict()

@@ -17,6 +17,7 @@ from gencredits.api.schemas import (
 )
 from gencredits.documents.catalog import EntrySpec, entry_from_spec, entry_to_document
 from gencredits.documents.plans import PlanSpec, plan_from_document, plan_to_document
+from gencredits.documents.requests import request_from_specs
 from gencredits.domain.catalog import CatalogEntry
 from gencredits.domain.credits import round_half_up
 from gencredits.domain.errors import CatalogInvalid, InvalidRequest, NotFound
@@ -103,14 +104,8 @@ def catalog_versions(credits: Service, _: Operator, limit: int = 50) -> list[dic
 
 @router.post("/quotes", response_model=QuoteOut, summary="Price a request without charging")
 def create_quote(body: QuoteIn, credits: Service, _: Caller) -> dict[str, Any]:
-    request = body_request(body)
+    request = request_from_specs(body.lines)
     return credits.quote(request, price_version=body.price_version).as_dict()
-
-
-def body_request(body: QuoteIn) -> Any:
-    from gencredits.domain.pricing import QuoteRequest
-
-    return QuoteRequest(tuple(line.to_domain() for line in body.lines))
 
 
 @router.get("/plans", response_model=list[PlanOut], summary="The plans on offer")

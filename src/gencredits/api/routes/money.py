@@ -18,7 +18,6 @@ from fastapi import Request, status
 from starlette.concurrency import run_in_threadpool
 
 from gencredits.api.deps import Caller, IdempotencyKey, Operator, Service, checked_router
-from gencredits.api.routes.catalog import body_request
 from gencredits.api.schemas import (
     AdjustmentIn,
     CaptureIn,
@@ -33,6 +32,7 @@ from gencredits.api.schemas import (
     TransferIn,
     TransferOut,
 )
+from gencredits.documents.requests import request_from_specs
 from gencredits.domain.errors import InsufficientCredits, NotFound, ProjectCapExceeded
 from gencredits.domain.ledger import Hold
 from gencredits.service.clock import as_utc
@@ -62,7 +62,7 @@ async def charge(
     metrics = _metrics(request)
     try:
         entry = await credits.charge_async(
-            account_id, body_request(body), idempotency_key=key,
+            account_id, request_from_specs(body.lines), idempotency_key=key,
             price_version=body.price_version, project=body.project, job_ref=body.job_ref,
             actor=caller.actor,
         )
@@ -89,7 +89,7 @@ async def create_hold(
     metrics = _metrics(request)
     try:
         held = await run_in_threadpool(
-            credits.hold, account_id, body_request(body), idempotency_key=key,
+            credits.hold, account_id, request_from_specs(body.lines), idempotency_key=key,
             price_version=body.price_version, ttl_seconds=body.ttl_seconds,
             project=body.project, job_ref=body.job_ref, actor=caller.actor,
         )
