@@ -28,7 +28,8 @@ from benchmarks.processes import free_port
 from sqlalchemy import update
 
 import gencredits
-from gencredits.api.deps import CheckedRoute, KeyCache
+from gencredits.api.deps import KeyCache
+from gencredits.api.http import CheckedRoute
 from gencredits.api.routes import accounts, advice, catalog, events, money, ops
 from gencredits.cli import serve_commands
 from gencredits.domain.errors import InvalidRequest

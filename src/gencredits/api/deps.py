@@ -11,17 +11,17 @@ even learn which other accounts exist. Account keys on operator endpoints answer
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
-from fastapi.routing import APIRoute
+from fastapi import Depends, Header, HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 
+from gencredits.api.http import client_address
 from gencredits.api.rate_limits import SharedRateLimiter
 from gencredits.domain import limits
-from gencredits.domain.errors import InvalidRequest, NotFound
+from gencredits.domain.errors import NotFound
 from gencredits.service.facade import Gencredits
 from gencredits.service.keys import ApiKey, hash_secret
 
@@ -42,35 +42,6 @@ class Principal:
         """Account keys see their own account only; any other id is 'not found'."""
         if not self.is_operator and self.key.account_id != account_id:
             raise NotFound("account", account_id, field="account_id")
-
-
-def refuse_nul_characters(request: Request) -> None:
-    """Refuse a NUL character in a path or query parameter: PostgreSQL text cannot hold one
-    (the driver fails, a 500), and no id, label or filter needs one."""
-    for source in (request.path_params.items(), request.query_params.multi_items()):
-        for name, value in source:
-            if isinstance(value, str) and "\x00" in value:
-                raise InvalidRequest(f"{name} must not contain a NUL character", field=name)
-
-
-class CheckedRoute(APIRoute):
-    """Every route of the app: :func:`refuse_nul_characters` runs before anything else.
-    It was an app-wide dependency, and FastAPI's machinery for one dependency cost ~40 µs of
-    every request (5-7% of a charge's server CPU) for a check that takes one."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def checked(request: Request) -> Response:
-            refuse_nul_characters(request)
-            return await handler(request)
-
-        return checked
-
-
-def checked_router(**options: Any) -> APIRouter:
-    """An ``APIRouter`` of :class:`CheckedRoute` routes."""
-    return APIRouter(route_class=CheckedRoute, **options)
 
 
 async def service(request: Request) -> Gencredits:
@@ -177,11 +148,6 @@ async def principal(request: Request) -> Principal:
         if retry_after is not None:
             raise too_many(retry_after, "slow down: this key sent too many requests")
     return Principal(key)
-
-
-def client_address(request: Request) -> str:
-    """The name a client's failed sign-ins and wrong keys are counted under."""
-    return "address:" + (request.client.host if request.client else "unknown")[:64]
 
 
 def too_many(retry_after: int, detail: str) -> HTTPException:

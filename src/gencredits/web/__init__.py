@@ -109,7 +109,7 @@ def _install_error_pages(app: FastAPI, dashboard: Dashboard) -> None:
 
     def from_domain(error: Exception) -> tuple[int, str, str]:
         assert isinstance(error, GencreditsError)
-        from gencredits.api.problems import status_for
+        from gencredits.api.http import status_for
 
         return status_for(error), "That did not work", friendly(error).message
 

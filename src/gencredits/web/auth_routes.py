@@ -10,8 +10,7 @@ from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 
-from gencredits.api.deps import checked_router, client_address
-from gencredits.api.rate_limits import SharedRateLimiter
+from gencredits.api.http import SharedRateLimiter, checked_router, client_address
 from gencredits.web.core import Dashboard, SignInRequired
 from gencredits.web.forms import Form, read_form
 

@@ -17,7 +17,7 @@ from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from gencredits.api.deps import checked_router
+from gencredits.api.http import checked_router
 from gencredits.domain import errors
 from gencredits.domain.advice import Forecast
 from gencredits.domain.catalog import Catalog, CatalogEntry, Kind, Tier
@@ -238,7 +238,7 @@ def _charge(request: Request, form: Form) -> Response:
             project=form.optional("project"), actor=visitor.actor,
         )
     except errors.GencreditsError as error:
-        from gencredits.api.problems import status_for
+        from gencredits.api.http import status_for
 
         refreshed = credits.account(account.id)
         return generate_page(request, visitor, refreshed, form, error=friendly(error),

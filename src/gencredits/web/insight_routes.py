@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import Response
 
-from gencredits.api.deps import checked_router
+from gencredits.api.http import checked_router
 from gencredits.domain import errors, limits
 from gencredits.domain.advice import (
     DEFAULT_BUFFER_PERCENT,

@@ -17,7 +17,7 @@ from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 
-from gencredits.api.deps import checked_router
+from gencredits.api.http import checked_router
 from gencredits.domain import errors, limits
 from gencredits.domain.bounds import bounded_decimal
 from gencredits.domain.catalog import CatalogEntry, FlatRule, OptionTableRule, PerSecondRule
@@ -230,7 +230,7 @@ def _move_credits(request: Request, form: Form) -> Response:
             entry = credits.grant(account_id, amount, source=source, expires_at=expires_at,
                                   reason=reason, idempotency_key=key, actor=visitor.actor)
     except errors.GencreditsError as failure:
-        from gencredits.api.problems import status_for
+        from gencredits.api.http import status_for
 
         return accounts_page(request, visitor, error=friendly(failure), values=form,
                              status=status_for(failure))

@@ -12,8 +12,8 @@ from gencredits.api.deps import (
     Operator,
     OptionalIdempotencyKey,
     Service,
-    checked_router,
 )
+from gencredits.api.http import checked_router
 from gencredits.api.schemas import (
     AccountIn,
     AccountOut,

@@ -15,7 +15,8 @@ from typing import Annotated, Any, Literal
 from fastapi import Query, Response
 from pydantic import ConfigDict, Field, StrictBool, StrictInt
 
-from gencredits.api.deps import Caller, Operator, Service, checked_router
+from gencredits.api.deps import Caller, Operator, Service
+from gencredits.api.http import checked_router
 from gencredits.api.schemas import ApiModel, Out, QuoteOut
 from gencredits.documents.requests import LineItemIn, request_from_specs
 from gencredits.domain import limits

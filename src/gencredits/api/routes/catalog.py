@@ -6,7 +6,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from gencredits.api.deps import Caller, Operator, OptionalIdempotencyKey, Service, checked_router
+from gencredits.api.deps import Caller, Operator, OptionalIdempotencyKey, Service
+from gencredits.api.http import checked_router
 from gencredits.api.schemas import (
     CatalogEntryOut,
     CatalogOut,

@@ -7,7 +7,8 @@ from typing import Annotated, Any
 from fastapi import Query, status
 from pydantic import Field
 
-from gencredits.api.deps import Caller, Operator, OptionalIdempotencyKey, Service, checked_router
+from gencredits.api.deps import Caller, Operator, OptionalIdempotencyKey, Service
+from gencredits.api.http import checked_router
 from gencredits.api.schemas import MAX_ROW_ID, ApiModel, Out
 from gencredits.domain import limits
 from gencredits.service import events

@@ -17,7 +17,8 @@ from typing import Any
 from fastapi import Request, status
 from starlette.concurrency import run_in_threadpool
 
-from gencredits.api.deps import Caller, IdempotencyKey, Operator, Service, checked_router
+from gencredits.api.deps import Caller, IdempotencyKey, Operator, Service
+from gencredits.api.http import checked_router
 from gencredits.api.schemas import (
     AdjustmentIn,
     CaptureIn,

@@ -13,8 +13,8 @@ from gencredits.api.deps import (
     Operator,
     OptionalIdempotencyKey,
     Service,
-    checked_router,
 )
+from gencredits.api.http import checked_router
 from gencredits.api.problems import TITLES
 from gencredits.api.schemas import KeyIn, KeyOut, NewKeyOut, SweepOut, TopupsIn, VerifyOut
 from gencredits.domain.errors import NotFound
