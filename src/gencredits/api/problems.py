@@ -104,8 +104,19 @@ def from_error(error: errors.GencreditsError) -> JSONResponse:
                   "ceiling": error.ceiling_credits}
     if isinstance(error, errors.ExceedsHoldAmount):
         extra |= {"held": error.held_credits, "requested": error.requested_credits}
-    extra |= {"error": type(error).__name__, "details": error.details()}
+    extra |= {"error": type(error).__name__,
+              "details": {name: _json_safe(value) for name, value in error.details().items()}}
     return problem(status_for(error), error.code, error.message, **extra)
+
+
+def _json_safe(value: object) -> object:
+    """A detail as JSON can carry it: the error tree's data is numbers, text and lists of
+    them; anything else (a library caller's odd argument) is sent as its text."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(item) for item in value]
+    return str(value)
 
 
 async def handle_domain_error(_: Request, error: Exception) -> JSONResponse:

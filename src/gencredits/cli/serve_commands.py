@@ -123,8 +123,8 @@ def create_key(
 
 def list_keys(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List API keys (never their secrets)."""
-    with refusals():
-        found = open_service().list_keys()
+    with refusals(), open_service() as credits:
+        found = credits.list_keys()
 
     def render() -> None:
         for k in found:
