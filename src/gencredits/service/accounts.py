@@ -11,12 +11,11 @@ import secrets
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection
 
 from gencredits.domain import limits
 from gencredits.domain.errors import Conflict, InvalidRequest, NotFound
-from gencredits.domain.ledger import AccountKind, EntryKind, HoldStatus
+from gencredits.domain.ledger import AccountKind, EntryKind
 from gencredits.domain.plans import Plan, PlanChange, classify_change
 from gencredits.domain.results import AccountView, PlanChangeResult
 from gencredits.service.book import FAR_FUTURE_EVENT, AccountBook
@@ -26,8 +25,11 @@ from gencredits.service.mutation import Mutation, claim_once
 from gencredits.service.timeline import start_cycle
 from gencredits.store import queries
 from gencredits.store.engine import read_transaction
+from gencredits.store.failures import DuplicateRow
 from gencredits.store.queries import AccountRow
-from gencredits.store.tables import account_members, accounts, grants, holds
+from gencredits.store.queries import accounts as account_queries
+from gencredits.store.queries import grants as grant_queries
+from gencredits.store.queries import members as member_queries
 
 ACCOUNT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,63}$")
 
@@ -68,7 +70,7 @@ def create_account(
     }
     try:
         return _open(ctx, account_id, name, plan, kind, members, idempotency_key, actor, payload)
-    except IntegrityError:
+    except DuplicateRow:
         # Two openings raced (PostgreSQL has no row to lock yet): the loser retries once and
         # finds the winner's account, or its idempotency key, like any later call would.
         return _open(ctx, account_id, name, plan, kind, members, idempotency_key, actor, payload)
@@ -91,30 +93,11 @@ def _open(
         def perform() -> AccountView:
             if queries.read_account(connection, account_id) is not None:
                 raise Conflict(f"account {account_id!r} already exists")
-            connection.execute(
-                insert(accounts).values(
-                    id=account_id,
-                    name=name,
-                    kind=kind.value,
-                    plan_id=plan.id,
-                    pending_plan_id=None,
-                    anchor_at=now,
-                    cycle_index=0,
-                    cycle_number=0,
-                    cycle_starts_at=now,
-                    cycle_ends_at=now,
-                    available_credits=0,
-                    held_credits=0,
-                    next_event_at=FAR_FUTURE_EVENT,
-                    created_at=now,
-                )
+            account_queries.insert_account(
+                connection, account_id=account_id, name=name, kind=kind.value,
+                plan_id=plan.id, now=now, next_event_at=FAR_FUTURE_EVENT,
             )
-            for member in sorted(set(members)):
-                connection.execute(
-                    insert(account_members).values(
-                        account_id=account_id, member_id=member, role="member", added_at=now
-                    )
-                )
+            member_queries.add_members(connection, account_id, sorted(set(members)), now)
             account = queries.read_account(connection, account_id)
             assert account is not None
             start_cycle(connection, account, plan, anchor=now, index=0, now=now, actor=actor)
@@ -151,21 +134,9 @@ def account_view(
 ) -> AccountView:
     account = account or queries.read_account(connection, account_id)
     assert account is not None
-    allowance = connection.execute(
-        select(grants.c.amount_credits, grants.c.remaining_credits).where(
-            grants.c.account_id == account_id, grants.c.cycle_number == account.cycle_number
-        )
-    ).first()
-    active_holds = connection.execute(
-        select(func.count()).where(
-            holds.c.account_id == account_id, holds.c.status == HoldStatus.PENDING.value
-        )
-    ).scalar_one()
-    members = connection.execute(
-        select(account_members.c.member_id)
-        .where(account_members.c.account_id == account_id)
-        .order_by(account_members.c.member_id)
-    ).scalars()
+    allowance = grant_queries.cycle_allowance(connection, account_id, account.cycle_number)
+    active_holds = queries.pending_hold_count(connection, account_id)
+    members = member_queries.sorted_member_ids(connection, account_id)
     allowance_credits = allowance[0] if allowance else 0
     return AccountView(
         id=account.id,
@@ -176,12 +147,12 @@ def account_view(
         balance_credits=account.balance_credits,
         available_credits=account.available_credits,
         held_credits=account.held_credits,
-        active_holds=int(active_holds),
+        active_holds=active_holds,
         cycle_starts_at=account.cycle_starts_at,
         cycle_ends_at=account.cycle_ends_at,
         allowance_credits=allowance_credits,
         allowance_used_credits=allowance_credits - allowance[1] if allowance else 0,
-        members=tuple(members),
+        members=members,
         created_at=account.created_at,
     )
 
@@ -190,10 +161,7 @@ def list_accounts(ctx: Context, *, after: str | None, limit: int) -> list[Accoun
     """Accounts in id order; ``after`` is the cursor (the last id of the previous page)."""
     limit = _page_size(limit)
     with read_transaction(ctx.engine) as connection:
-        statement = select(accounts.c.id).order_by(accounts.c.id).limit(limit)
-        if after:
-            statement = statement.where(accounts.c.id > after)
-        ids = list(connection.execute(statement).scalars())
+        ids = account_queries.page_account_ids(connection, after=after, limit=limit)
         return [account_view(connection, account_id) for account_id in ids]
 
 
@@ -233,13 +201,7 @@ def change_plan(
 
 def _end_allowance_now(book: AccountBook, account: AccountRow) -> None:
     """The current cycle's allowance ends with the cycle (no rollover into the new plan)."""
-    rows = book.connection.execute(
-        select(grants.c.id, grants.c.remaining_credits, grants.c.source).where(
-            grants.c.account_id == account.id,
-            grants.c.cycle_number == account.cycle_number,
-            grants.c.expired.is_(False),
-        )
-    ).all()
+    rows = grant_queries.live_cycle_grants(book.connection, account.id, account.cycle_number)
     for grant_id, remaining, source in rows:
         queries.mark_grant_expired(book.connection, grant_id, expires_at=book.now)
         if remaining:

@@ -15,11 +15,13 @@ from sqlalchemy import (
     Connection,
     bindparam,
     func,
+    insert,
     select,
     update,
 )
 
 from gencredits.store.engine import is_sqlite
+from gencredits.store.failures import duplicates_raised
 from gencredits.store.prepared import Prepared, PreparedIn
 from gencredits.store.tables import (
     accounts,
@@ -166,3 +168,63 @@ def first_accounts(connection: Connection, limit: int) -> list[tuple[str, str]]:
         select(accounts.c.id, accounts.c.name).order_by(accounts.c.id).limit(limit)
     ).all()
     return [(str(row[0]), str(row[1])) for row in rows]
+
+
+def insert_account(
+    connection: Connection,
+    *,
+    account_id: str,
+    name: str,
+    kind: str,
+    plan_id: str,
+    now: datetime,
+    next_event_at: datetime,
+) -> None:
+    """A new account with no credits, its cycle not started yet (``cycle_*`` at ``now``).
+
+    Raises :class:`~gencredits.store.failures.DuplicateRow` when another transaction opened
+    an account with this id first (PostgreSQL has no row to lock before it exists)."""
+    with duplicates_raised():
+        connection.execute(
+            insert(accounts).values(
+                id=account_id,
+                name=name,
+                kind=kind,
+                plan_id=plan_id,
+                pending_plan_id=None,
+                anchor_at=now,
+                cycle_index=0,
+                cycle_number=0,
+                cycle_starts_at=now,
+                cycle_ends_at=now,
+                available_credits=0,
+                held_credits=0,
+                next_event_at=next_event_at,
+                created_at=now,
+            )
+        )
+
+
+def page_account_ids(connection: Connection, *, after: str | None, limit: int) -> list[str]:
+    """Up to ``limit`` account ids in id order, those after ``after`` (a page's cursor)."""
+    statement = select(accounts.c.id).order_by(accounts.c.id).limit(limit)
+    if after:
+        statement = statement.where(accounts.c.id > after)
+    return list(connection.execute(statement).scalars())
+
+
+def accounts_due(connection: Connection, now: datetime, *, after: str, limit: int) -> list[str]:
+    """Up to ``limit`` ids, in id order after ``after``, of accounts with something due by
+    ``now`` (a renewal, an expiry)."""
+    statement = (
+        select(accounts.c.id)
+        .where(accounts.c.next_event_at <= now, accounts.c.id > after)
+        .order_by(accounts.c.id)
+        .limit(limit)
+    )
+    return list(connection.execute(statement).scalars())
+
+
+def account_exists(connection: Connection, account_id: str) -> bool:
+    found = connection.execute(select(accounts.c.id).where(accounts.c.id == account_id)).first()
+    return found is not None

@@ -174,3 +174,29 @@ def has_cycle_grant(connection: Connection, account_id: str, source: str) -> boo
         .limit(1)
     ).first()
     return granted is not None
+
+
+def cycle_allowance(
+    connection: Connection, account_id: str, cycle_number: int
+) -> tuple[int, int] | None:
+    """(amount, remaining) of the allowance granted for the account's cycle, if any."""
+    row = connection.execute(
+        select(grants.c.amount_credits, grants.c.remaining_credits).where(
+            grants.c.account_id == account_id, grants.c.cycle_number == cycle_number
+        )
+    ).first()
+    return None if row is None else (int(row[0]), int(row[1]))
+
+
+def live_cycle_grants(
+    connection: Connection, account_id: str, cycle_number: int
+) -> list[tuple[int, int, str]]:
+    """(id, remaining, source) of the cycle's grants that have not expired."""
+    rows = connection.execute(
+        select(grants.c.id, grants.c.remaining_credits, grants.c.source).where(
+            grants.c.account_id == account_id,
+            grants.c.cycle_number == cycle_number,
+            grants.c.expired.is_(False),
+        )
+    ).all()
+    return [(int(grant_id), int(remaining), str(source)) for grant_id, remaining, source in rows]

@@ -17,6 +17,16 @@ def member_ids(connection: Connection, account_id: str) -> set[str]:
     return set(connection.execute(statement).scalars())
 
 
+def sorted_member_ids(connection: Connection, account_id: str) -> tuple[str, ...]:
+    """The account's members in the database's order of their ids."""
+    statement = (
+        select(account_members.c.member_id)
+        .where(account_members.c.account_id == account_id)
+        .order_by(account_members.c.member_id)
+    )
+    return tuple(connection.execute(statement).scalars())
+
+
 def add_members(
     connection: Connection, account_id: str, members: Iterable[str], now: datetime
 ) -> None:
