@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection
 
 from gencredits.domain import limits
 from gencredits.domain.errors import InvalidRequest, NotFound
-from gencredits.domain.ledger import Entry, EntryKind, HoldStatus
+from gencredits.domain.ledger import Entry, EntryKind
 from gencredits.domain.results import Page, SweepResult, VerifyReport
 from gencredits.service.context import Context
 from gencredits.service.idempotency import purge_keys, replay_of
@@ -20,7 +20,8 @@ from gencredits.service.mutation import Mutation, operator_scope
 from gencredits.store import queries
 from gencredits.store.engine import read_transaction
 from gencredits.store.queries import EntryFilter
-from gencredits.store.tables import accounts, entries, grants, holds
+from gencredits.store.queries import accounts as account_queries
+from gencredits.store.queries import audit as audit_queries
 
 
 def history(
@@ -88,14 +89,7 @@ def sweep(
     after = ""
     while True:
         with read_transaction(ctx.engine) as connection:
-            due = list(
-                connection.execute(
-                    select(accounts.c.id)
-                    .where(accounts.c.next_event_at <= now, accounts.c.id > after)
-                    .order_by(accounts.c.id)
-                    .limit(batch_size)
-                ).scalars()
-            )
+            due = account_queries.accounts_due(connection, now, after=after, limit=batch_size)
         if not due:
             break
         for account_id in due:
@@ -117,79 +111,33 @@ def verify(ctx: Context) -> VerifyReport:
     """Rebuild every balance from the entries and compare (read-only)."""
     report = VerifyReport()
     with read_transaction(ctx.engine) as connection:
-        sums = {
-            row[0]: (int(row[1]), int(row[2]), int(row[3]))
-            for row in connection.execute(
-                select(
-                    entries.c.account_id,
-                    func.sum(entries.c.balance_delta),
-                    func.sum(entries.c.held_delta),
-                    func.count(),
-                ).group_by(entries.c.account_id)
-            )
-        }
-        live = {
-            row[0]: int(row[1])
-            for row in connection.execute(
-                select(grants.c.account_id, func.sum(grants.c.remaining_credits))
-                .where(grants.c.expired.is_(False))
-                .group_by(grants.c.account_id)
-            )
-        }
-        lapsed = {
-            row[0]: int(row[1])
-            for row in connection.execute(
-                select(grants.c.account_id, func.sum(grants.c.remaining_credits))
-                .where(grants.c.expired.is_(True))
-                .group_by(grants.c.account_id)
-            )
-        }
-        pending = {
-            row[0]: int(row[1])
-            for row in connection.execute(
-                select(holds.c.account_id, func.sum(holds.c.amount_credits))
-                .where(holds.c.status == HoldStatus.PENDING.value)
-                .group_by(holds.c.account_id)
-            )
-        }
-        last_after = {
-            row[0]: (int(row[1]), int(row[2]))
-            for row in connection.execute(
-                select(
-                    entries.c.account_id, entries.c.balance_after, entries.c.available_after
-                ).where(
-                    entries.c.id.in_(select(func.max(entries.c.id)).group_by(entries.c.account_id))
-                )
-            )
-        }
-        for account in connection.execute(select(accounts)).mappings():
-            report.accounts_checked += 1
-            account_id = account["id"]
-            balance, held, count = sums.get(account_id, (0, 0, 0))
-            report.entries_checked += count
-            available = account["available_credits"]
-            cached_held = account["held_credits"]
-            checks = [
-                ("balance from entries", balance, available + cached_held),
-                ("held from entries", held, cached_held),
-                ("available in live grants", live.get(account_id, 0), available),
-                ("held in pending holds", pending.get(account_id, 0), cached_held),
-                ("credits left in expired grants", lapsed.get(account_id, 0), 0),
-            ]
-            if account_id in last_after:
-                checks.append(
-                    (
-                        "balance after the last entry",
-                        last_after[account_id][0],
-                        available + cached_held,
-                    )
-                )
-                checks.append(
-                    ("available after the last entry", last_after[account_id][1], available)
-                )
-            for label, rebuilt, stored in checks:
-                if rebuilt != stored:
-                    report.differences.append(
-                        f"{account_id}: {label} is {rebuilt}, cached {stored}"
-                    )
+        sums = audit_queries.ledger_sums(connection)
+        balances = audit_queries.cached_balances(connection)
+    for account_id, available, cached_held in balances:
+        report.accounts_checked += 1
+        report.differences.extend(_differences(account_id, available, cached_held, sums))
+        report.entries_checked += sums.entries.get(account_id, (0, 0, 0))[2]
     return report
+
+
+def _differences(
+    account_id: str, available: int, cached_held: int, sums: audit_queries.LedgerSums
+) -> list[str]:
+    """What the account's cached figures say that its ledger does not."""
+    balance, held, _ = sums.entries.get(account_id, (0, 0, 0))
+    checks = [
+        ("balance from entries", balance, available + cached_held),
+        ("held from entries", held, cached_held),
+        ("available in live grants", sums.live_grants.get(account_id, 0), available),
+        ("held in pending holds", sums.pending_holds.get(account_id, 0), cached_held),
+        ("credits left in expired grants", sums.lapsed_grants.get(account_id, 0), 0),
+    ]
+    if account_id in sums.last_entry:
+        balance_after, available_after = sums.last_entry[account_id]
+        checks.append(("balance after the last entry", balance_after, available + cached_held))
+        checks.append(("available after the last entry", available_after, available))
+    return [
+        f"{account_id}: {label} is {rebuilt}, cached {stored}"
+        for label, rebuilt, stored in checks
+        if rebuilt != stored
+    ]
