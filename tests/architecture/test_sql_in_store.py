@@ -19,7 +19,6 @@ EXCEPTIONS: dict[str, set[str]] = {
         "sqlalchemy.insert", "sqlalchemy.select", "sqlalchemy.delete",
         "sqlalchemy.exc.IntegrityError",
     },
-    "service/idempotency.py": {"sqlalchemy.delete"},
     "service/keys.py": {
         "sqlalchemy.bindparam", "sqlalchemy.func", "sqlalchemy.insert", "sqlalchemy.select",
         "sqlalchemy.update",

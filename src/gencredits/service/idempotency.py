@@ -14,12 +14,12 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, delete
+from sqlalchemy import Connection
 
 from gencredits.domain import limits
 from gencredits.domain.errors import IdempotencyConflict, InvalidRequest
 from gencredits.store.queries import StoredKey, find_idempotency_key, insert_idempotency_key
-from gencredits.store.tables import idempotency_keys
+from gencredits.store.queries import idempotency as idempotency_queries
 
 Result = TypeVar("Result")
 
@@ -131,7 +131,4 @@ def purge_keys(connection: Connection, now: datetime) -> int:
     from datetime import timedelta
 
     cutoff = now - timedelta(seconds=limits.IDEMPOTENCY_KEY_RETENTION_SECONDS)
-    result = connection.execute(
-        delete(idempotency_keys).where(idempotency_keys.c.created_at < cutoff)
-    )
-    return int(result.rowcount or 0)
+    return idempotency_queries.delete_keys_before(connection, cutoff)

@@ -24,8 +24,8 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Connection
 
 from gencredits.service.idempotency import check_key, first_result, request_hash
-from gencredits.store.claims import claim_key, store_answer
 from gencredits.store.queries import find_idempotency_key
+from gencredits.store.queries.idempotency import claim_key, store_answer
 
 Result = TypeVar("Result")
 
