@@ -19,10 +19,6 @@ EXCEPTIONS: dict[str, set[str]] = {
         "sqlalchemy.insert", "sqlalchemy.select", "sqlalchemy.delete",
         "sqlalchemy.exc.IntegrityError",
     },
-    "service/keys.py": {
-        "sqlalchemy.bindparam", "sqlalchemy.func", "sqlalchemy.insert", "sqlalchemy.select",
-        "sqlalchemy.update",
-    },
     "service/plan_store.py": {"sqlalchemy.insert", "sqlalchemy.select", "sqlalchemy.update"},
     "service/spending.py": {"sqlalchemy.insert", "sqlalchemy.select"},
 }  # fmt: skip

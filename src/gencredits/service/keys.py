@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Engine
 
 from gencredits.domain.errors import InvalidRequest, NotFound
 from gencredits.service.mutation import Mutation, claim_once, operator_scope
@@ -25,8 +25,8 @@ from gencredits.store.engine import (
     sqlite_file,
     write_transaction,
 )
-from gencredits.store.prepared import Prepared
-from gencredits.store.tables import accounts, api_keys
+from gencredits.store.queries import accounts as account_queries
+from gencredits.store.queries import keys as key_queries
 
 OPERATOR_PREFIX = "gc_op_"
 ACCOUNT_PREFIX = "gc_ak_"
@@ -93,19 +93,14 @@ def _insert_key(
 ) -> tuple[ApiKey, str]:
     secret = (ACCOUNT_PREFIX if account_id else OPERATOR_PREFIX) + secrets.token_urlsafe(32)
     key_id = "key_" + secrets.token_hex(8)
-    if account_id is not None:
-        exists = connection.execute(
-            select(accounts.c.id).where(accounts.c.id == account_id)
-        ).first()
-        if exists is None:
-            raise NotFound("account", account_id, field="account_id")
-    connection.execute(
-        insert(api_keys).values(
-            id=key_id, account_id=account_id, name=name, prefix=secret[:10],
-            secret_hash=hash_secret(secret), created_at=now, revoked_at=None,
-        )
+    if account_id is not None and not account_queries.account_exists(connection, account_id):
+        raise NotFound("account", account_id, field="account_id")
+    key_queries.insert_key(
+        connection, key_id=key_id, account_id=account_id, name=name, prefix=secret[:10],
+        secret_hash=hash_secret(secret), now=now,
     )
-    row = connection.execute(select(api_keys).where(api_keys.c.id == key_id)).mappings().one()
+    row = key_queries.read_key(connection, key_id)
+    assert row is not None
     return _key(row), secret
 
 
@@ -130,19 +125,10 @@ def _key_and_secret(data: dict[str, Any]) -> tuple[ApiKey, str]:
     return _key_from_document(data["key"]), str(data["secret"])
 
 
-# Every request without a cached key runs this: prebuilt and sent through the driver, it costs a
-# fifth of what building the statement and running it through SQLAlchemy did.
-_LIVE_KEY = Prepared(
-    select(api_keys).where(
-        api_keys.c.secret_hash == bindparam("p_secret_hash"), api_keys.c.revoked_at.is_(None)
-    )
-)
-
-
 def authenticate(engine: Engine, secret: str) -> ApiKey | None:
     """The live key with this secret, or None (unknown or revoked)."""
     with read_transaction(engine) as connection:
-        row = _LIVE_KEY.first_mapping(connection, {"p_secret_hash": hash_secret(secret)})
+        row = key_queries.live_key_by_hash(connection, hash_secret(secret))
     return None if row is None else _key(row)
 
 
@@ -170,12 +156,8 @@ def revoke_key(
 
 
 def _revoke(connection: Connection, key_id: str, now: datetime) -> ApiKey:
-    connection.execute(
-        update(api_keys)
-        .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
-        .values(revoked_at=now)
-    )
-    row = connection.execute(select(api_keys).where(api_keys.c.id == key_id)).mappings().first()
+    key_queries.revoke_key(connection, key_id, now)
+    row = key_queries.read_key(connection, key_id)
     if row is None:
         raise NotFound("key", key_id, field="key_id")
     return _key(row)
@@ -207,18 +189,9 @@ def revocations(engine: Engine) -> Callable[[], int] | None:
 
 def list_keys(engine: Engine, account_id: str | None = None) -> list[ApiKey]:
     with read_transaction(engine) as connection:
-        statement = select(api_keys).order_by(api_keys.c.created_at, api_keys.c.id)
-        if account_id is not None:
-            statement = statement.where(api_keys.c.account_id == account_id)
-        return [_key(row) for row in connection.execute(statement).mappings()]
+        return [_key(row) for row in key_queries.list_keys(connection, account_id)]
 
 
 def operator_key_count(engine: Engine) -> int:
     with read_transaction(engine) as connection:
-        return int(
-            connection.execute(
-                select(func.count()).where(
-                    api_keys.c.account_id.is_(None), api_keys.c.revoked_at.is_(None)
-                )
-            ).scalar_one()
-        )
+        return key_queries.live_operator_key_count(connection)
