@@ -12,7 +12,7 @@ import threading
 import time
 from datetime import datetime
 
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Engine
 
 from gencredits.documents.catalog import (
     catalog_from_document,
@@ -24,7 +24,7 @@ from gencredits.domain.errors import InvalidRequest, NotFound
 from gencredits.domain.pricing import superseded_version_honoured
 from gencredits.service.mutation import Mutation, claim_once, operator_scope
 from gencredits.store.engine import read_transaction, write_transaction
-from gencredits.store.tables import catalog_versions
+from gencredits.store.queries import catalog_versions as version_queries
 
 # How stale another process's price change may be seen here: a quote made in that window is
 # still priced at a version that was current a moment ago, never at an invented price.
@@ -45,10 +45,10 @@ class CatalogStore:
         if current is not None and now - self._checked_at < CURRENT_VERSION_TTL_SECONDS:
             return current
         with read_transaction(self._engine) as connection:
-            version = connection.execute(select(func.max(catalog_versions.c.version))).scalar()
+            version = version_queries.latest_version(connection)
         if version is None:
             raise NotFound("catalog", "current")
-        catalog = self.at(int(version))
+        catalog = self.at(version)
         with self._lock:
             self._current, self._checked_at = catalog, now
         return catalog
@@ -59,9 +59,7 @@ class CatalogStore:
         if cached is not None:
             return cached
         with read_transaction(self._engine) as connection:
-            document = connection.execute(
-                select(catalog_versions.c.document).where(catalog_versions.c.version == version)
-            ).scalar_one_or_none()
+            document = version_queries.version_document(connection, version)
         if document is None:
             raise NotFound("price version", version, field="price_version")
         catalog = catalog_from_document(document, source=f"price version {version}")
@@ -85,11 +83,7 @@ class CatalogStore:
                 # range (PostgreSQL refused 2**31 - 1 + 1 with a 500).
                 raise NotFound("price version", version, field="price_version")
         with read_transaction(self._engine) as connection:
-            superseded_at = connection.execute(
-                select(catalog_versions.c.created_at).where(
-                    catalog_versions.c.version == version + 1
-                )
-            ).scalar_one_or_none()
+            superseded_at = version_queries.version_created_at(connection, version + 1)
         if not superseded_version_honoured(superseded_at, now):
             raise InvalidRequest(
                 f"price version {version} is no longer quoted; quote again at version "
@@ -118,17 +112,12 @@ class CatalogStore:
             published: list[Catalog] = []
 
             def perform() -> int:
-                latest = connection.execute(select(func.max(catalog_versions.c.version))).scalar()
-                version = 1 if latest is None else int(latest) + 1
+                latest = version_queries.latest_version(connection)
+                version = 1 if latest is None else latest + 1
                 published.append(Catalog(version=version, entries=catalog.entries))
-                connection.execute(
-                    insert(catalog_versions).values(
-                        version=version,
-                        document=catalog_to_document(published[0]),
-                        created_at=now,
-                        actor=actor,
-                        note=note,
-                    )
+                version_queries.insert_version(
+                    connection, version=version, document=catalog_to_document(published[0]),
+                    now=now, actor=actor, note=note,
                 )
                 return version
 
@@ -159,17 +148,7 @@ class CatalogStore:
 
     def history(self, limit: int = 50) -> list[dict[str, object]]:
         with read_transaction(self._engine) as connection:
-            rows = connection.execute(
-                select(
-                    catalog_versions.c.version,
-                    catalog_versions.c.created_at,
-                    catalog_versions.c.actor,
-                    catalog_versions.c.note,
-                )
-                .order_by(catalog_versions.c.version.desc())
-                .limit(limit)
-            ).mappings()
-            return [dict(row) for row in rows]
+            return version_queries.version_history(connection, limit)
 
 
 def _version_document(version: int) -> dict[str, int]:
