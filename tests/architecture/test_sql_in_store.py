@@ -18,7 +18,6 @@ EXCEPTIONS: dict[str, set[str]] = {
         "sqlalchemy.insert", "sqlalchemy.select", "sqlalchemy.delete",
         "sqlalchemy.exc.IntegrityError",
     },
-    "service/plan_store.py": {"sqlalchemy.insert", "sqlalchemy.select", "sqlalchemy.update"},
     "service/spending.py": {"sqlalchemy.insert", "sqlalchemy.select"},
 }  # fmt: skip
 

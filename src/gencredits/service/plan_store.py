@@ -13,13 +13,13 @@ import time
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine
 
 from gencredits.documents.plans import plan_from_document, plan_to_document
 from gencredits.domain.plans import Plan, Plans
 from gencredits.service.mutation import Mutation, claim_once, operator_scope
 from gencredits.store.engine import read_transaction, write_transaction
-from gencredits.store.tables import plans as plans_table
+from gencredits.store.queries import plans as plan_queries
 
 # How stale another process's plan change may be seen where exactness is not needed (pages,
 # advice, the plan list); renewals and plan changes read the plans in their transaction.
@@ -52,9 +52,7 @@ class PlanStore:
 
     @staticmethod
     def _read(connection: Connection) -> Plans:
-        documents = connection.execute(
-            select(plans_table.c.document).order_by(plans_table.c.created_at, plans_table.c.id)
-        ).scalars()
+        documents = plan_queries.plan_documents(connection)
         return Plans(tuple(plan_from_document(document) for document in documents))
 
     def put(self, plan: Plan, *, now: datetime, idempotency_key: str | None = None) -> Plan:
@@ -74,19 +72,5 @@ class PlanStore:
 
     @staticmethod
     def _write(connection: Connection, plan: Plan, document: Any, now: datetime) -> Plan:
-        exists = connection.execute(
-            select(plans_table.c.id).where(plans_table.c.id == plan.id)
-        ).first()
-        if exists:
-            connection.execute(
-                update(plans_table)
-                .where(plans_table.c.id == plan.id)
-                .values(document=document, updated_at=now)
-            )
-        else:
-            connection.execute(
-                insert(plans_table).values(
-                    id=plan.id, document=document, created_at=now, updated_at=now
-                )
-            )
+        plan_queries.put_plan(connection, plan.id, document, now)
         return plan
