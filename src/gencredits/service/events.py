@@ -4,7 +4,7 @@ Events (``low_balance``, ``credits_exhausted``, ``charge_refused``, ``renewal``,
 ``hold_expired``) are inserted by :func:`emit` inside the unit of work that causes them, with a
 pending delivery per active webhook subscribed to their type, so an event and its deliveries
 exist exactly when its change committed. Once committed, an event is given its ``sequence``: its
-place in commit order (store/event_queries.py says why ids are not that), the cursor pollers of
+place in commit order (store/queries/events.py says why ids are not that), the cursor pollers of
 :func:`list_events` pass as ``after``; a poll or a dispatcher pass numbers the events waiting.
 :class:`WebhookDispatcher` claims due deliveries (several servers skip each other's claims and
 never send one at once), POSTs them signed with HMAC-SHA256, and retries failures with
@@ -34,8 +34,8 @@ from sqlalchemy import Connection, Engine
 from gencredits.domain import limits
 from gencredits.domain.errors import InvalidRequest, NotFound
 from gencredits.service.mutation import Mutation, claim_once, operator_scope
-from gencredits.store import event_queries
 from gencredits.store.engine import read_transaction, write_transaction
+from gencredits.store.queries import events as event_queries
 
 MAX_DELIVERY_ATTEMPTS = 12  # about a day of backoff: 10 s doubling, capped at 6 h
 FIRST_RETRY_SECONDS = 10
@@ -109,11 +109,11 @@ def list_events(
     if not 1 <= limit <= limits.MAX_PAGE_SIZE:
         raise InvalidRequest(f"limit must be between 1 and {limits.MAX_PAGE_SIZE}", field="limit")
     number_events(engine)
-    statement = event_queries.select_events(
-        account_id=account_id, after=after, limit=limit, types=types
-    )
     with read_transaction(engine) as connection:
-        return [event_body(row) for row in connection.execute(statement).mappings()]
+        rows = event_queries.list_events(
+            connection, account_id=account_id, after=after, limit=limit, types=types
+        )
+        return [event_body(row) for row in rows]
 
 
 @dataclass(frozen=True, slots=True)

@@ -267,7 +267,7 @@ events = Table(
     Column("payload", JSON, nullable=False),
     Column("created_at", utc(), nullable=False),
     # The event's place in commit order, the cursor pollers pass as ``after``: NULL until the
-    # sequencer (store/event_queries.py) numbers it after its transaction committed. Ids come
+    # sequencer (store/queries/events.py) numbers it after its transaction committed. Ids come
     # from a sequence and become visible out of commit order on PostgreSQL; positions do not.
     Column("position", BigInteger, nullable=True),
 )

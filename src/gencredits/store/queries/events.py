@@ -23,7 +23,6 @@ from sqlalchemy import (
     BigInteger,
     Connection,
     RowMapping,
-    Select,
     String,
     bindparam,
     exists,
@@ -129,9 +128,14 @@ def number_events(connection: Connection, *, batch: int) -> int:
     return len(waiting)
 
 
-def select_events(
-    *, account_id: str | None, after: int | None, limit: int, types: tuple[str, ...]
-) -> Select[Any]:
+def list_events(
+    connection: Connection,
+    *,
+    account_id: str | None,
+    after: int | None,
+    limit: int,
+    types: tuple[str, ...],
+) -> list[RowMapping]:
     """Numbered events in commit order after the position ``after``."""
     statement = (
         select(events).where(events.c.position.is_not(None))
@@ -143,7 +147,7 @@ def select_events(
         statement = statement.where(events.c.position > after)
     if types:
         statement = statement.where(events.c.type.in_(types))
-    return statement
+    return list(connection.execute(statement).mappings())
 
 
 def _claimable(now: datetime) -> Any:
