@@ -1,5 +1,6 @@
 """State that every worker process of one database shares besides the ledger: dashboard
-sessions signed out, and the rate limits' token buckets (see ``store/shared_state.py``).
+sessions signed out, and the rate limits' token buckets (see
+``store/queries/shared_state.py``).
 
 The edges (``api``, ``web``) reach the database for these through here only.
 """
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
-from gencredits.store import shared_state
+from gencredits.store.queries import shared_state
 
 
 def record_signed_out(engine: Engine, nonce: str, expires_at_seconds: int, now_seconds: int
