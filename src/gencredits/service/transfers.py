@@ -18,8 +18,8 @@ from gencredits.domain.ledger import DEFAULT_PRIORITY, Allocation, Entry, EntryK
 from gencredits.domain.transfers import split_by_expiry
 from gencredits.service.book import AccountBook
 from gencredits.store import queries
-from gencredits.store.grant_queries import grant_expiries
 from gencredits.store.queries import AccountRow
+from gencredits.store.queries.grants import grant_expiries
 
 
 def receive(

@@ -200,3 +200,14 @@ def live_cycle_grants(
         )
     ).all()
     return [(int(grant_id), int(remaining), str(source)) for grant_id, remaining, source in rows]
+
+
+def grant_expiries(connection: Connection, grant_ids: Iterable[int]) -> dict[int, datetime | None]:
+    """Each grant's expiry (``None``: it lasts), by grant id."""
+    ids = sorted(set(grant_ids))
+    if not ids:
+        return {}
+    rows = connection.execute(
+        select(grants.c.id, grants.c.expires_at).where(grants.c.id.in_(ids))
+    ).all()
+    return {int(grant_id): expires_at for grant_id, expires_at in rows}
