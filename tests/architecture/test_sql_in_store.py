@@ -14,10 +14,6 @@ STATEMENT = re.compile(r"^\s*(SELECT|INSERT|UPDATE|DELETE|WITH|PRAGMA|BEGIN|CREA
 
 EXCEPTIONS: dict[str, set[str]] = {
     "api/app.py": {"sqlalchemy.exc.OperationalError"},
-    "service/facade.py": {
-        "sqlalchemy.insert", "sqlalchemy.select", "sqlalchemy.delete",
-        "sqlalchemy.exc.IntegrityError",
-    },
     "service/spending.py": {"sqlalchemy.insert", "sqlalchemy.select"},
 }  # fmt: skip
 

@@ -19,8 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
-from sqlalchemy import Connection, Engine, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, Engine
 
 from gencredits.config import Settings
 from gencredits.documents.catalog import load_catalog_file
@@ -78,9 +77,12 @@ from gencredits.store.engine import (
     read_transaction,
     write_transaction,
 )
+from gencredits.store.failures import DuplicateRow
+from gencredits.store.queries import catalog_versions as version_queries
 from gencredits.store.queries import health
+from gencredits.store.queries import plans as plan_queries
+from gencredits.store.queries import settings as setting_queries
 from gencredits.store.sqlite import Checkpointer
-from gencredits.store.tables import catalog_versions, plans, settings
 
 OPERATOR = "operator"
 
@@ -136,13 +138,8 @@ class Gencredits:
 
     def set_topups_enabled(self, enabled: bool, *, idempotency_key: str | None = None) -> None:
         """The operator switch for top-up packs (off by default, as the reference product)."""
-        from sqlalchemy import delete
-
         def perform(connection: Connection, now: datetime) -> None:
-            connection.execute(delete(settings).where(settings.c.key == "topups_enabled"))
-            connection.execute(
-                insert(settings).values(key="topups_enabled", value=enabled, updated_at=now)
-            )
+            setting_queries.put_setting(connection, "topups_enabled", enabled, now)
 
         mutation: Mutation[None] = Mutation(
             scope=operator_scope("set_topups"), key=idempotency_key, operation="set_topups",
@@ -690,28 +687,17 @@ def seed(engine: Engine, now: datetime, catalog_path: str | None = None) -> None
     when several processes start together)."""
     try:
         with write_transaction(engine) as connection:
-            if connection.execute(select(catalog_versions.c.version).limit(1)).first() is None:
+            if version_queries.latest_version(connection) is None:
                 catalog = load_catalog_file(catalog_path)
                 from gencredits.documents.catalog import catalog_to_document
 
-                connection.execute(
-                    insert(catalog_versions).values(
-                        version=1,
-                        document=catalog_to_document(Catalog(1, catalog.entries)),
-                        created_at=now,
-                        actor="seed",
-                        note="default catalog",
-                    )
+                version_queries.insert_version(
+                    connection, version=1,
+                    document=catalog_to_document(Catalog(1, catalog.entries)),
+                    now=now, actor="seed", note="default catalog",
                 )
-            if connection.execute(select(plans.c.id).limit(1)).first() is None:
+            if not plan_queries.has_plans(connection):
                 for plan in load_plans_file():
-                    connection.execute(
-                        insert(plans).values(
-                            id=plan.id,
-                            document=plan_to_document(plan),
-                            created_at=now,
-                            updated_at=now,
-                        )
-                    )
-    except IntegrityError:
+                    plan_queries.insert_plan(connection, plan.id, plan_to_document(plan), now)
+    except DuplicateRow:
         pass  # another process seeded first
