@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gencredits import __version__
@@ -27,6 +26,7 @@ from gencredits.api.rate_limits import SharedRateLimiter
 from gencredits.api.routes import accounts, advice, catalog, events, money, ops
 from gencredits.api.security_headers import SecurityHeadersMiddleware
 from gencredits.domain.errors import GencreditsError
+from gencredits.service import health
 from gencredits.service.events import WebhookDispatcher
 from gencredits.service.facade import Gencredits
 
@@ -145,7 +145,8 @@ def create_app(
     app.add_exception_handler(GencreditsError, problems.handle_domain_error)
     app.add_exception_handler(RequestValidationError, problems.handle_validation_error)
     app.add_exception_handler(StarletteHTTPException, problems.handle_http_error)
-    app.add_exception_handler(OperationalError, problems.handle_database_unavailable)
+    for outage in health.DATABASE_OUTAGES:  # the store's and SQLAlchemy's: 503, not 500
+        app.add_exception_handler(outage, problems.handle_database_unavailable)
     # Routes are matched in the order included: charges and holds first, the hot path (behind
     # catalog and accounts, a charge was compared against 17 routes: 5% of its server CPU).
     for module in (money, catalog, accounts, events, ops, advice):

@@ -54,6 +54,7 @@ from gencredits.service import (
     audit,
     events,
     group_commit,
+    health,
     keys,
     members,
     shared_state,
@@ -74,12 +75,10 @@ from gencredits.store.engine import (
     checkpoints_in_background,
     make_engine,
     migrate,
-    read_transaction,
     write_transaction,
 )
 from gencredits.store.failures import DuplicateRow
 from gencredits.store.queries import catalog_versions as version_queries
-from gencredits.store.queries import health
 from gencredits.store.queries import plans as plan_queries
 from gencredits.store.queries import settings as setting_queries
 from gencredits.store.sqlite import Checkpointer
@@ -480,9 +479,9 @@ class Gencredits:
     # ``engine``.
 
     def ping(self) -> None:
-        """Raise (the driver's error) unless the database answers a trivial read."""
-        with read_transaction(self.engine) as connection:
-            health.select_one(connection)
+        """Raise :class:`~gencredits.service.health.DatabaseUnavailable` (naming the driver's
+        error) unless the database answers a trivial read."""
+        health.ping(self.engine)
 
     def create_key(
         self, *, account_id: str | None, name: str, idempotency_key: str | None = None

@@ -18,6 +18,7 @@ from gencredits.api.http import checked_router
 from gencredits.api.problems import TITLES
 from gencredits.api.schemas import KeyIn, KeyOut, NewKeyOut, SweepOut, TopupsIn, VerifyOut
 from gencredits.domain.errors import NotFound
+from gencredits.service import health
 
 router = checked_router(tags=["operations"])
 
@@ -31,9 +32,9 @@ async def healthz() -> dict[str, str]:
 def readyz(credits: Service, response: Response) -> dict[str, str]:
     try:
         credits.ping()
-    except Exception as error:
+    except health.DatabaseUnavailable as unavailable:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-        return {"status": "unavailable", "detail": type(error).__name__}
+        return {"status": "unavailable", "detail": unavailable.reason}
     return {"status": "ready"}
 
 
