@@ -2,8 +2,12 @@
 per domain).
 
 Functions take an open :class:`~sqlalchemy.Connection` inside the caller's transaction and
-never commit. Rows come back as domain values or plain mappings; balances change only through
-:func:`apply_account_delta`, which the caller runs after :func:`lock_account`.
+never commit (two take the engine and run their own short transaction: the state the worker
+processes share, ``shared_state``, and the readiness probe, ``health.ping``). Rows come back
+as domain values or plain mappings; balances change only through :func:`apply_account_delta`,
+which the caller runs after :func:`lock_account`. A refusal the service handles (a duplicate
+key, an unanswered ping) comes back as the store's own exception (``store/failures.py``), so
+the service never catches SQLAlchemy's.
 
 The names below are re-exported so that callers keep writing ``queries.lock_account(...)``;
 callers look them up here at call time, which is also what a test that replaces one patches.
