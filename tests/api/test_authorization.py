@@ -163,7 +163,12 @@ BODIES: dict[Route, Any] = {
 
 
 def without_ids(problem: dict[str, Any]) -> dict[str, Any]:
-    return problem | {"detail": re.sub(r"'[^']*'|\d+", "ID", problem["detail"])}
+    """The problem with its ids taken out: from the message, and from the error's data (the
+    ``identifier`` of a NotFound in ``details``)."""
+    details = {name: "ID" if name == "identifier" else value
+               for name, value in (problem.get("details") or {}).items()}
+    return problem | {"detail": re.sub(r"'[^']*'|\d+", "ID", problem["detail"]),
+                      "details": details}
 
 
 def send(client: httpx.Client, route: Route, ids: dict[str, Any]) -> httpx.Response:
