@@ -15,7 +15,8 @@ from benchmarks.config import FULL, Config
 from benchmarks.fixtures import CHARGE_REQUEST, Database, account_ids, context_of, spread
 from benchmarks.fixtures import service_with_accounts as opened
 from benchmarks.harness import RESULTS_DIRECTORY, Results
-from gencredits.service.group_commit import ChargeItem, charge_many
+from gencredits.service.batch_apply import charge_many
+from gencredits.service.charge_records import ChargeItem
 
 
 def _profiler() -> Any:

@@ -36,7 +36,9 @@ from benchmarks.harness import (
     time_threads,
 )
 from gencredits import Gencredits, LineItem, QuoteRequest, quote
-from gencredits.service.group_commit import ChargeItem, GroupCommitter, charge_many
+from gencredits.service.batch_apply import charge_many
+from gencredits.service.charge_records import ChargeItem
+from gencredits.service.group_commit import GroupCommitter
 
 RAW_BALANCE_CREDITS = 10**12
 QUOTES_PER_SECOND_TARGET = 100_000

@@ -23,7 +23,7 @@ class Import:
 
 
 def modules() -> list[str]:
-    """Every module of the package, as a path below it ("service/spending.py")."""
+    """Every module of the package, as a path below it ("service/holds.py")."""
     return sorted(path.relative_to(PACKAGE).as_posix() for path in PACKAGE.rglob("*.py"))
 
 

@@ -94,7 +94,7 @@ def test_the_checker_sees_a_forbidden_import() -> None:
     assert breaks_contract(Import("api/app.py", "gencredits.store.engine", ()))
     assert breaks_contract(Import("web/core.py", "gencredits.api.deps", ()))
     assert not breaks_contract(Import("web/core.py", "gencredits.api.http", ()))
-    assert breaks_contract(Import("client.py", "gencredits.service.spending", ()))
+    assert breaks_contract(Import("client.py", "gencredits.service.holds", ()))
     assert not breaks_contract(Import("server.py", "gencredits.store.engine", ()))
     assert not breaks_contract(Import("api/app.py", "sqlalchemy", ()))
 

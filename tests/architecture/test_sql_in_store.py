@@ -12,9 +12,7 @@ from tests.architecture.source import imports_of, modules, tree_of
 TYPES_ONLY = {"Connection", "Engine"}
 STATEMENT = re.compile(r"^\s*(SELECT|INSERT|UPDATE|DELETE|WITH|PRAGMA|BEGIN|CREATE|ALTER)\b")
 
-EXCEPTIONS: dict[str, set[str]] = {
-    "service/spending.py": {"sqlalchemy.insert", "sqlalchemy.select"},
-}  # fmt: skip
+EXCEPTIONS: dict[str, set[str]] = {}
 
 
 def sql_uses(module: str) -> set[str]:

@@ -30,9 +30,11 @@ from gencredits import (
     QuoteRequest,
     UnknownModel,
 )
-from gencredits.service import group_commit, spending
+from gencredits.service import batch_apply, batches, group_commit
+from gencredits.service.batch_apply import charge_many
+from gencredits.service.charge_records import ChargeItem, prepare_charge
 from gencredits.service.context import Context
-from gencredits.service.group_commit import ChargeItem, GroupCommitter, charge_many
+from gencredits.service.group_commit import GroupCommitter
 from gencredits.store import queries
 from gencredits.store.engine import read_transaction
 from gencredits.store.tables import entries, grants, refused_charges
@@ -124,7 +126,7 @@ def test_a_failing_item_is_rolled_back_alone(
 ) -> None:
     credits.create_account("ana", name="Ana", plan="pro")
     credits.create_account("bob", name="Bob", plan="pro")
-    original = spending.ChargeBatch.charge
+    original = batches.ChargeBatch.charge
 
     def broken_for_bob(charges: Any, pending: Any) -> Any:
         result = original(charges, pending)  # writes, then fails
@@ -133,12 +135,12 @@ def test_a_failing_item_is_rolled_back_alone(
         return result
 
     # Batched first (fails, rolled back to the batch's savepoint), then one by one.
-    monkeypatch.setattr(spending.ChargeBatch, "charge", broken_for_bob)
+    monkeypatch.setattr(batches.ChargeBatch, "charge", broken_for_bob)
     pending = [
-        group_commit.prepare(context_of(credits), ChargeItem(account_id, FLUX, f"{account_id}-1"))
+        prepare_charge(context_of(credits), ChargeItem(account_id, FLUX, f"{account_id}-1"))
         for account_id in ("ana", "bob", "ana")
     ]
-    first, failed, third = group_commit.apply_batch(context_of(credits), pending)
+    first, failed, third = batch_apply.apply_batch(context_of(credits), pending)
     assert isinstance(failed, RuntimeError)
     assert isinstance(first, Entry) and third == first  # the same key replays
     assert credits.account("bob").available_credits == 1000
@@ -165,10 +167,10 @@ def test_a_write_refused_by_the_database_is_rolled_back_alone(
 
     monkeypatch.setattr(queries, "take_from_grants", greedy_for_bob)
     pending = [
-        group_commit.prepare(context_of(credits), ChargeItem(account_id, FLUX, f"{account_id}-{n}"))
+        prepare_charge(context_of(credits), ChargeItem(account_id, FLUX, f"{account_id}-{n}"))
         for n, account_id in enumerate(("ana", "bob", "ana", "ana"))
     ]
-    outcomes = group_commit.apply_batch(context_of(credits), pending)
+    outcomes = batch_apply.apply_batch(context_of(credits), pending)
     assert [type(outcome).__name__ for outcome in outcomes] == [
         "Entry", "RowCountMismatch", "Entry", "Entry"
     ]
@@ -342,14 +344,14 @@ def test_closing_applies_what_was_submitted(credits: Gencredits) -> None:
     ctx = context_of(credits)
     committer = GroupCommitter(ctx, window_seconds=0.05)
     futures = [
-        committer.submit(group_commit.prepare(ctx, ChargeItem("ana", FLUX, f"k{n}")))
+        committer.submit(prepare_charge(ctx, ChargeItem("ana", FLUX, f"k{n}")))
         for n in range(5)
     ]
     committer.close()
     assert all(isinstance(future.result(timeout=0), Entry) for future in futures)
     assert committer.batches == 1
     with pytest.raises(RuntimeError):
-        committer.submit(group_commit.prepare(ctx, ChargeItem("ana", FLUX, "late")))
+        committer.submit(prepare_charge(ctx, ChargeItem("ana", FLUX, "late")))
 
 
 def test_limits(credits: Gencredits) -> None:
@@ -436,7 +438,7 @@ def _books(credits: Gencredits, account_id: str) -> tuple[Any, ...]:
         max_size=40,
     )
 )
-@pytest.mark.parametrize("few", [0, group_commit.FEW], ids=["in-lists", "one-row"])
+@pytest.mark.parametrize("few", [0, batch_apply.FEW], ids=["in-lists", "one-row"])
 def test_a_batch_gives_what_its_charges_give_one_after_another(
     credits: Gencredits, clock: ManualClock, monkeypatch: pytest.MonkeyPatch, few: int,
     steps: list[Step],
@@ -446,7 +448,7 @@ def test_a_batch_gives_what_its_charges_give_one_after_another(
     idempotency conflict), balance, entry, refusal note and event must be the same, across
     renewals and the trial's expiry falling inside the batch. Both ways a batch reads its
     accounts: statements with IN lists (many accounts) and one-row statements (a few)."""
-    monkeypatch.setattr(group_commit, "FEW", few)
+    monkeypatch.setattr(batch_apply, "FEW", few)
     _examples["n"] += 1
     example, base = _examples["n"], clock.now()
     alone = [f"alone-{example}-{n}" for n in range(3)]
@@ -474,8 +476,8 @@ def test_a_batch_gives_what_its_charges_give_one_after_another(
     for (account, request, key, project, _), moment in zip(steps, moments, strict=True):
         clock.set(moment)
         item = ChargeItem(batched[account], BATCH_REQUESTS[request], key, project=project)
-        pending.append(group_commit.prepare(context_of(credits), item))
-    together = group_commit.apply_batch(context_of(credits), pending)
+        pending.append(prepare_charge(context_of(credits), item))
+    together = batch_apply.apply_batch(context_of(credits), pending)
 
     assert [_comparable(o) for o in together] == [_comparable(o) for o in one_by_one]
     for outcome in together:  # each answer is the entry stored under its id

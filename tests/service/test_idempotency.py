@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gencredits.domain.pricing import LineItem, QuoteRequest
+from gencredits.service.charge_records import charge_digest, charge_payload
 from gencredits.service.idempotency import canonical_json, request_hash
-from gencredits.service.spending import charge_digest, charge_payload
 
 PAYLOAD = {
     "lines": [{"model": "flux-2-pro", "outputs": 4}],

@@ -13,7 +13,7 @@ import pytest
 import gencredits
 from gencredits import Entry, Gencredits, ManualClock, Plan, QuoteRequest
 from gencredits.domain.plans import Period, PlanChange
-from gencredits.service.group_commit import ChargeItem
+from gencredits.service.charge_records import ChargeItem
 from tests.service.conftest import START
 
 STUDIO = Plan("studio", "Studio", 2_000, Period.MONTH, price=Decimal(20))

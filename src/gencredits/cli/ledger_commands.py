@@ -35,7 +35,7 @@ from gencredits.domain import limits
 from gencredits.domain.credits import format_credits
 from gencredits.domain.errors import InvalidRequest
 from gencredits.domain.ledger import GrantSource
-from gencredits.service.spending import MANUAL_GRANT_SOURCES
+from gencredits.service.grants import MANUAL_GRANT_SOURCES
 
 AccountArgument = Annotated[str, typer.Argument(metavar="ACCOUNT", help="Account id.")]
 ProjectOption = Annotated[

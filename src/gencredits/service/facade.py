@@ -52,21 +52,27 @@ from gencredits.domain.results import (
 from gencredits.service import (
     accounts,
     audit,
+    batch_apply,
+    charging,
     events,
-    group_commit,
+    grants,
     health,
+    holds,
     keys,
     members,
+    pricing,
+    refunds,
     shared_state,
-    spending,
+    transfers,
 )
 from gencredits.service import advice as advice_service
 from gencredits.service.advice import MarginReport
 from gencredits.service.catalogs import CatalogStore
+from gencredits.service.charge_records import ChargeItem
 from gencredits.service.clock import Clock, clock_from_environment
 from gencredits.service.context import Context
 from gencredits.service.events import Webhook, WebhookDispatcher
-from gencredits.service.group_commit import ChargeItem, GroupCommitter
+from gencredits.service.group_commit import GroupCommitter
 from gencredits.service.keys import ApiKey
 from gencredits.service.mutation import Mutation, operator_scope
 from gencredits.service.plan_store import PlanStore
@@ -125,7 +131,7 @@ class Gencredits:
 
     def quote(self, request: QuoteRequest, *, price_version: int | None = None) -> Quote:
         now = self.clock.now()
-        return spending.price(self._context, request, price_version, now)
+        return pricing.price(self._context, request, price_version, now)
 
     # --- plans ----------------------------------------------------------------------------------
 
@@ -232,7 +238,7 @@ class Gencredits:
                 account_id, request, idempotency_key=idempotency_key,
                 price_version=price_version, project=project, job_ref=job_ref, actor=actor,
             )
-        return spending.charge(
+        return charging.charge(
             self._context, account_id, request, idempotency_key=idempotency_key,
             price_version=price_version, project=project, job_ref=job_ref, actor=actor,
         )
@@ -257,7 +263,7 @@ class Gencredits:
         if committer is not None:
             return await committer.charge_async(item)
         return await asyncio.to_thread(
-            spending.charge, self._context, account_id, request,
+            charging.charge, self._context, account_id, request,
             idempotency_key=idempotency_key, price_version=price_version, project=project,
             job_ref=job_ref, actor=actor,
         )
@@ -290,7 +296,7 @@ class Gencredits:
         """Settle many charges in one transaction (one commit), each in its own savepoint:
         one entry or one error per item, in order; idempotent and never overdrawn, exactly as
         :meth:`charge`."""
-        return group_commit.charge_many(self._context, items)
+        return batch_apply.charge_many(self._context, items)
 
     def group_committer(
         self,
@@ -318,7 +324,7 @@ class Gencredits:
     ) -> Hold:
         """Reserve the price of ``request`` until it is captured or released, or
         ``ttl_seconds`` pass."""
-        return spending.hold(
+        return holds.hold(
             self._context, account_id, request, idempotency_key=idempotency_key,
             price_version=price_version, ttl_seconds=ttl_seconds, project=project,
             job_ref=job_ref, actor=actor,
@@ -337,7 +343,7 @@ class Gencredits:
     ) -> Settlement:
         """All of a hold, ``amount_credits`` of it, or the price of ``outputs_delivered``; the
         rest returns. The hold is named by id, or by ``account_id`` + ``job_ref``."""
-        return spending.capture(
+        return holds.capture(
             self._context, hold_id, amount_credits=amount_credits,
             outputs_delivered=outputs_delivered, account_id=account_id, job_ref=job_ref,
             idempotency_key=idempotency_key, actor=actor,
@@ -353,13 +359,13 @@ class Gencredits:
         actor: str = OPERATOR,
     ) -> Hold:
         """Return a whole hold (named by id, or by ``account_id`` + ``job_ref``)."""
-        return spending.release(
+        return holds.release(
             self._context, hold_id, account_id=account_id, job_ref=job_ref,
             idempotency_key=idempotency_key, actor=actor,
         )
 
     def get_hold(self, hold_id: int) -> Hold:
-        return spending.get_hold(self._context, hold_id)
+        return holds.get_hold(self._context, hold_id)
 
     def refund(
         self,
@@ -374,7 +380,7 @@ class Gencredits:
     ) -> Entry:
         """Return all or ``amount_credits`` of a charge or capture (named by id, or by
         ``account_id`` + ``job_ref``) to the grants it burned."""
-        return spending.refund(
+        return refunds.refund(
             self._context, entry_id, amount_credits=amount_credits, account_id=account_id,
             job_ref=job_ref, reason=reason, idempotency_key=idempotency_key, actor=actor,
         )
@@ -391,7 +397,7 @@ class Gencredits:
         idempotency_key: str | None = None,
         actor: str = OPERATOR,
     ) -> Entry:
-        return spending.grant(
+        return grants.grant(
             self._context,
             account_id,
             amount_credits,
@@ -413,7 +419,7 @@ class Gencredits:
         idempotency_key: str | None = None,
         actor: str = OPERATOR,
     ) -> Entry:
-        return spending.adjust(
+        return grants.adjust(
             self._context,
             account_id,
             amount_credits,
@@ -433,7 +439,7 @@ class Gencredits:
         idempotency_key: str | None = None,
         actor: str = OPERATOR,
     ) -> Transfer:
-        return spending.transfer(
+        return transfers.transfer(
             self._context,
             from_account_id,
             to_account_id,

@@ -2,37 +2,25 @@
 
 A charge on SQLite with ``synchronous=FULL`` (or PostgreSQL with ``synchronous_commit=on``)
 waits for one fsync per commit. Applying many charges in one transaction pays that once. Two
-doors lead here, and both apply charges with :class:`spending.ChargeBatch`, the very code of a
-single charge (a batch of one), so locks, idempotency and the no-overdraft rule are the same:
+doors lead to a batch, and both apply charges with :class:`batches.ChargeBatch`, the very code
+of a single charge (a batch of one), so locks, idempotency and the no-overdraft rule are the
+same:
 
-* :class:`GroupCommitter`: concurrent callers each submit a charge and block; a single writer
-  thread takes what has arrived (waiting at most ``window_seconds`` for more, up to
+* :class:`GroupCommitter` (here): concurrent callers each submit a charge and block; a single
+  writer thread takes what has arrived (waiting at most ``window_seconds`` for more, up to
   ``max_items``, and no longer once as many charges are queued as its last batch answered:
   callers that charge in a loop are back by then), applies it in one write transaction,
   commits once, and only then answers each caller, with its own entry or its own exception.
   Nothing is acknowledged before the commit is durable; if the commit fails, every caller of
   that batch gets the failure.
-* :func:`charge_many`: an operator settles a list of charges at once and gets one outcome per
-  item, an :class:`Entry` or the operating error that refused it.
+* ``charge_many`` (service/batch_apply.py): an operator settles a list of charges at once and
+  gets one outcome per item, an :class:`Entry` or the operating error that refused it.
 
-A batch also shares statements: its accounts are locked in one statement and each caught up
-once, their live grants are read in one statement and drawn down in memory, the batch's
-idempotency keys are looked up in one statement, the entries and keys are written as multi-row
-INSERTs, and each grant and balance is updated once for all its charges.
-A refusal (``InsufficientCredits``, ``ProjectCapExceeded``, ``IdempotencyConflict``) raises
-before the charge writes anything, so it refuses that charge alone; it is noted
-(``refused_charges``) in the same transaction, as a single charge notes it in its own. Any
-other failure before the commit rolls the transaction back and applies the batch again with
-each charge in a ``SAVEPOINT`` of its own, so the failure stays with its charge. When a
-renewal or expiry falls between an account's charges, those charges take that one-by-one
-path. Checking and pricing happen before the batch: in the caller's thread for ``charge``
-(bad input is refused at once), in the writer thread for ``charge_async`` (an event loop must
-not wait on the catalog's database read), where a refused charge is answered and goes no
-further.
-
-The batch locks accounts in account-id order (a stable sort keeps each account's charges in
-arrival order), the order :func:`spending.transfer` uses, so on PostgreSQL two batches, or a
-batch and a transfer, never deadlock. An account stays locked until the batch commits.
+How a batch is applied (shared statements, refusals, the one-by-one retry, lock order) is
+told in service/batch_apply.py. Checking and pricing happen before the batch: in the caller's
+thread for ``charge`` (bad input is refused at once), in the writer thread for
+``charge_async`` (an event loop must not wait on the catalog's database read), where a
+refused charge is answered and goes no further.
 """
 
 from __future__ import annotations
@@ -42,260 +30,26 @@ import threading
 import time
 import zlib
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from concurrent.futures import Future
-from contextlib import contextmanager
-from dataclasses import dataclass
-from itertools import groupby
-
-from sqlalchemy import Connection
 
 from gencredits.domain import limits
-from gencredits.domain.errors import (
-    GencreditsError,
-    InsufficientCredits,
-    InvalidRequest,
-    NotFound,
-    OutOfRange,
-    ProjectCapExceeded,
-)
+from gencredits.domain.errors import InvalidRequest, OutOfRange
 from gencredits.domain.ledger import Entry
 from gencredits.domain.pricing import QuoteRequest
-from gencredits.service import spending
+from gencredits.service.batch_apply import apply_batch
+from gencredits.service.charge_records import (
+    OPERATOR,
+    ChargeItem,
+    PendingCharge,
+    prepare_or_replay,
+)
 from gencredits.service.context import Context
-from gencredits.service.spending import PendingCharge
-from gencredits.service.timeline import catch_up
-from gencredits.store import queries
-from gencredits.store.queries import AccountRow
 
 MAX_BATCH_ITEMS = limits.MAX_BATCH_ITEMS
 DEFAULT_WINDOW_SECONDS = limits.DEFAULT_GROUP_COMMIT_WINDOW_SECONDS
 MAX_WINDOW_SECONDS = limits.MAX_GROUP_COMMIT_WINDOW_SECONDS
 MAX_WRITERS = limits.MAX_GROUP_COMMIT_WRITERS
-
-OPERATOR = "operator"
-
-# Up to this many accounts (or charges), a batch locks, reads grants and looks up keys with the
-# one-row statements a lone charge uses; past it, with one IN-list statement each. For a lone
-# charge through the committer the one-row statements cost ~5% less CPU (511-519 against
-# 535-540 µs, measured in the third round).
-FEW = 8
-
-Outcome = Entry | BaseException
-
-
-@dataclass(frozen=True, slots=True)
-class ChargeItem:
-    """One charge of :func:`charge_many`: the arguments of ``Gencredits.charge``."""
-
-    account_id: str
-    request: QuoteRequest
-    idempotency_key: str | None
-    price_version: int | None = None
-    project: str | None = None
-    job_ref: str | None = None
-    actor: str = OPERATOR
-
-
-def prepare(ctx: Context, item: ChargeItem) -> PendingCharge:
-    return spending.prepare_charge(
-        ctx,
-        item.account_id,
-        item.request,
-        idempotency_key=item.idempotency_key,
-        price_version=item.price_version,
-        project=item.project,
-        job_ref=item.job_ref,
-        actor=item.actor,
-    )
-
-
-def prepare_or_replay(ctx: Context, item: ChargeItem) -> PendingCharge | Entry:
-    """:func:`prepare`; or, as a single charge does, the first entry of a replay whose request
-    no longer prices (its model since switched off, its price version superseded)."""
-    try:
-        return prepare(ctx, item)
-    except InvalidRequest:
-        payload = spending.charge_payload(
-            item.request, item.project, item.job_ref, item.price_version
-        )
-        first = spending.replayed(
-            ctx, item.account_id, item.idempotency_key, "charge", payload, spending.stored_charge
-        )
-        if first is None:
-            raise
-        return first
-
-
-def charge_many(ctx: Context, items: Sequence[ChargeItem]) -> list[Entry | GencreditsError]:
-    """Apply up to :data:`MAX_BATCH_ITEMS` charges in one transaction; one outcome per item,
-    in order: its entry, or the operating error that refused it (nothing written for it).
-
-    A failure that is not an operating error (the database gone, a broken invariant) is
-    raised, and then none of the charges was applied."""
-    if not 1 <= len(items) <= MAX_BATCH_ITEMS:
-        raise OutOfRange(len(items), 1, MAX_BATCH_ITEMS, field="items")
-    outcomes: list[Entry | GencreditsError | None] = [None] * len(items)
-    pending: list[tuple[int, PendingCharge]] = []
-    for index, item in enumerate(items):
-        try:
-            prepared = prepare_or_replay(ctx, item)
-        except GencreditsError as error:
-            outcomes[index] = error
-            continue
-        if isinstance(prepared, Entry):
-            outcomes[index] = prepared
-        else:
-            pending.append((index, prepared))
-    applied = apply_batch(ctx, [charge for _, charge in pending]) if pending else []
-    for (index, _), outcome in zip(pending, applied, strict=True):
-        if not isinstance(outcome, Entry | GencreditsError):
-            raise outcome
-        outcomes[index] = outcome
-    assert all(outcome is not None for outcome in outcomes)
-    return outcomes  # type: ignore[return-value]
-
-
-def apply_batch(ctx: Context, batch: Sequence[PendingCharge]) -> list[Outcome]:
-    """Apply prepared charges in one write transaction; returns one outcome per charge, in
-    order. Raises (and applies nothing) when the transaction itself fails to begin or commit.
-
-    Each account's charges run through one :class:`spending.AccountCharges`: its row is locked
-    and caught up once, its live grants read once, and each grant and its balance written once
-    for the whole batch, so a charge in a batch costs its idempotency look-up, its entry and its
-    key. Refusals write nothing and leave the others standing. Should anything else fail
-    before the commit, the transaction is rolled back and the batch applied again, in a new
-    one, with each charge in a savepoint of its own, so that failure stays with its charge."""
-    assert 1 <= len(batch) <= MAX_BATCH_ITEMS
-    order = sorted(range(len(batch)), key=lambda index: batch[index].account_id)
-    try:
-        with ctx.unit_of_work() as connection:
-            try:
-                return _apply_by_account(ctx, connection, batch, order)
-            except Exception as error:  # before the commit: nothing of it stays
-                raise _BatchFailed from error
-    except _BatchFailed:  # one charge's unexpected failure: find it, alone
-        with ctx.unit_of_work() as connection:
-            return _apply_one_by_one(ctx, connection, batch, order)
-
-
-class _BatchFailed(Exception):
-    """A batch failed before its commit (and was rolled back): apply it one by one."""
-
-
-def _apply_by_account(
-    ctx: Context, connection: Connection, batch: Sequence[PendingCharge], order: list[int]
-) -> list[Outcome]:
-    outcomes: list[Outcome | None] = [None] * len(batch)
-    together = spending.ChargeBatch(connection)
-    batched: list[int] = []
-    groups = [
-        (account_id, list(group))
-        for account_id, group in groupby(order, key=lambda index: batch[index].account_id)
-    ]
-    account_ids = [account_id for account_id, _ in groups]
-    if len(account_ids) > FEW:
-        locked = queries.lock_accounts(connection, account_ids)
-    else:  # a few accounts: prebuilt one-row statements beat one with an IN list
-        rows = (queries.lock_account(connection, account_id) for account_id in account_ids)
-        locked = {row.id: row for row in rows if row is not None}
-    # read afresh in this transaction if any account has a renewal or expiry due (see
-    # Context.plans_due); the batch's last moment bounds every account's catch-up
-    latest = max(pending.now for pending in batch)
-    plans = ctx.all_plans(
-        connection, fresh=any(latest >= row.next_event_at for row in locked.values())
-    )
-    for account_id, indexes in groups:
-        first = min(batch[index].now for index in indexes)
-        last = max(batch[index].now for index in indexes)
-        row = locked.get(account_id)
-        if row is None:
-            missing = NotFound("account", account_id, field="account_id")
-            for index in indexes:
-                outcomes[index] = missing
-            continue
-        account = catch_up(connection, row, plans, first)
-        if last >= account.next_event_at:
-            # A renewal or an expiry falls between these charges: each catches up on its own.
-            opened = {account_id: account}
-            for index in indexes:
-                outcomes[index] = _apply_one(ctx, connection, opened, batch[index])
-            continue
-        together.add_account(account)
-        batched.extend(indexes)
-    if len(locked) > FEW:  # else each account's grants are read at its first charge
-        together.prefetch_grants(min(batch[index].now for index in batched))
-    if len(batched) > FEW:  # else each key is looked up by itself
-        together.prefetch_keys([batch[index] for index in batched])
-    handles: dict[int, int] = {}
-    for index in batched:
-        pending = batch[index]
-        try:
-            outcome = together.charge(pending)
-        except (InsufficientCredits, ProjectCapExceeded) as refused:
-            spending.record_refusal(
-                connection, pending.account_id, refused, pending.model_id, pending.project,
-                pending.now,
-            )
-            outcomes[index] = refused
-        except GencreditsError as error:  # an idempotency conflict: raised before writing
-            outcomes[index] = error
-        else:
-            if isinstance(outcome, Entry):
-                outcomes[index] = outcome
-            else:
-                handles[index] = outcome
-    written = together.flush()
-    for index, handle in handles.items():
-        outcomes[index] = written[handle]
-    return outcomes  # type: ignore[return-value]
-
-
-def _apply_one_by_one(
-    ctx: Context, connection: Connection, batch: Sequence[PendingCharge], order: list[int]
-) -> list[Outcome]:
-    outcomes: list[Outcome | None] = [None] * len(batch)
-    opened: dict[str, AccountRow] = {}
-    for index in order:
-        outcomes[index] = _apply_one(ctx, connection, opened, batch[index])
-    return outcomes  # type: ignore[return-value]
-
-
-def _apply_one(
-    ctx: Context, connection: Connection, opened: dict[str, AccountRow], pending: PendingCharge
-) -> Outcome:
-    account_id = pending.account_id
-    try:
-        with _savepoint(connection):
-            account = opened.pop(account_id, None)
-            if account is None:
-                account = ctx.open_account(connection, account_id, pending.now)
-            else:
-                # Still locked by this transaction: only time may have moved.
-                plans = ctx.plans_due(connection, account, pending.now)
-                account = catch_up(connection, account, plans, pending.now)
-            entry, opened[account_id] = spending.apply_charge(connection, account, pending)
-        return entry
-    except (InsufficientCredits, ProjectCapExceeded) as error:
-        spending.record_refusal(
-            connection, account_id, error, pending.model_id, pending.project, pending.now
-        )
-        return error
-    except Exception as error:  # this charge's own failure, rolled back to its savepoint
-        return error
-
-
-@contextmanager
-def _savepoint(connection: Connection) -> Iterator[None]:
-    """Roll back to here on any exception (and re-raise it); release on success."""
-    connection.exec_driver_sql("SAVEPOINT gencredits_charge")
-    try:
-        yield
-    except BaseException:
-        connection.exec_driver_sql("ROLLBACK TO SAVEPOINT gencredits_charge")
-        connection.exec_driver_sql("RELEASE SAVEPOINT gencredits_charge")
-        raise
-    connection.exec_driver_sql("RELEASE SAVEPOINT gencredits_charge")
 
 
 class GroupCommitter:

@@ -1,9 +1,10 @@
-"""The receiving side of a transfer: the credits land as one grant per source expiry.
+"""Transfers: credits moved between accounts in one unit of work (an agency pool funding a
+member); on the receiving side the credits land as one grant per source expiry.
 
-:func:`gencredits.service.spending.transfer` burns the sender's grants and calls
-:func:`receive`, which writes the receiver's grants (split by expiry, see
-``domain/transfers.py``) and one ``transfer_in`` entry naming all of them, in the same unit of
-work. The incoming grants have source ``transfer`` and its default priority.
+:func:`transfer` burns the sender's grants and calls :func:`receive`, which writes the
+receiver's grants (split by expiry, see ``domain/transfers.py``) and one ``transfer_in`` entry
+naming all of them, in the same unit of work. The incoming grants have source ``transfer``
+and its default priority.
 """
 
 from __future__ import annotations
@@ -14,9 +15,14 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from gencredits.domain.errors import InvalidRequest
 from gencredits.domain.ledger import DEFAULT_PRIORITY, Allocation, Entry, EntryKind, GrantSource
+from gencredits.domain.results import Transfer
 from gencredits.domain.transfers import split_by_expiry
 from gencredits.service.book import AccountBook
+from gencredits.service.context import Context
+from gencredits.service.idempotency import check_key, run_once
+from gencredits.service.pricing import check_amount, spend
 from gencredits.store import queries
 from gencredits.store.queries import AccountRow
 from gencredits.store.queries.grants import grant_expiries
@@ -64,3 +70,59 @@ def receive(
     )
     book.save()
     return entry
+
+
+def transfer(
+    ctx: Context,
+    from_account_id: str,
+    to_account_id: str,
+    amount_credits: int,
+    *,
+    reason: str | None = None,
+    idempotency_key: str | None,
+    actor: str,
+) -> Transfer:
+    """Move credits between accounts atomically (an agency pool funding a member). The
+    credits keep the expiry of each grant they came from (service/transfers.py): a transfer
+    never turns expiring plan credits into lasting ones."""
+    check_key(idempotency_key)
+    check_amount(amount_credits, "amount")
+    if from_account_id == to_account_id:
+        raise InvalidRequest("a transfer needs two different accounts", field="to_account_id")
+    now = ctx.now()
+    with ctx.unit_of_work() as connection:
+        # Lock in id order so two opposite transfers cannot deadlock.
+        first, second = sorted((from_account_id, to_account_id))
+        opened = {first: ctx.open_account(connection, first, now)}
+        opened[second] = ctx.open_account(connection, second, now)
+        source, target = opened[from_account_id], opened[to_account_id]
+
+        def perform() -> Transfer:
+            book = AccountBook(connection, source, now, actor)
+            allocations = spend(book, amount_credits, now)
+            outgoing = book.record(
+                EntryKind.TRANSFER_OUT,
+                amount_credits,
+                available_delta=-amount_credits,
+                grants=allocations,
+                reason=reason,
+                idempotency_key=idempotency_key,
+            )
+            book.save()
+            incoming = receive(
+                connection, target, allocations, now=now, actor=actor, reason=reason,
+                related_entry_id=outgoing.id, idempotency_key=idempotency_key,
+            )
+            return Transfer(outgoing, incoming)
+
+        return run_once(
+            connection,
+            scope=from_account_id,
+            key=idempotency_key,
+            operation="transfer",
+            payload={"to": to_account_id, "amount": amount_credits, "reason": reason},
+            now=now,
+            perform=perform,
+            encode=Transfer.as_dict,
+            decode=Transfer.from_dict,
+        )

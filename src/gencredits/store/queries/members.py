@@ -63,3 +63,13 @@ def set_project_cap(
                 account_id=account_id, project=project, cap_credits=cap_credits, updated_at=now
             )
         )
+
+
+def project_cap(connection: Connection, account_id: str, project: str) -> int | None:
+    """``project``'s cap on the account, or ``None`` when it has none."""
+    cap: int | None = connection.execute(
+        select(project_caps.c.cap_credits).where(
+            project_caps.c.account_id == account_id, project_caps.c.project == project
+        )
+    ).scalar_one_or_none()
+    return cap
