@@ -16,13 +16,14 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 
+from gencredits.documents.requests import request_to_json
 from gencredits.domain.errors import InsufficientCredits, InvalidRequest, ProjectCapExceeded
 from gencredits.domain.ledger import Entry
 from gencredits.domain.pricing import LineItem, Quote, QuoteRequest, exact_lines
 from gencredits.service import events
 from gencredits.service.context import Context
 from gencredits.service.idempotency import canonical_json, digest_of, replay_of
-from gencredits.service.pricing import model_of, prepare_spend, request_payload
+from gencredits.service.pricing import model_of, prepare_spend
 from gencredits.store import queries
 from gencredits.store.engine import read_transaction
 from gencredits.store.queries.refusals import insert_refusal
@@ -150,7 +151,7 @@ def charge_payload(
     request: QuoteRequest, project: str | None, job_ref: str | None, price_version: int | None
 ) -> dict[str, Any]:
     return {
-        "lines": request_payload(request),
+        "lines": request_to_json(request),
         "project": project,
         "job_ref": job_ref,
         "price_version": price_version,
@@ -174,7 +175,7 @@ def charge_digest(
     cacheable = exact_lines(request)
     text = _LINES_JSON.get(lines) if cacheable else None
     if text is None:
-        text = canonical_json(request_payload(request))
+        text = canonical_json(request_to_json(request))
         if cacheable:
             if len(_LINES_JSON) >= LINES_JSON_CACHE_MAX:
                 _LINES_JSON.clear()

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 
+from gencredits.documents.requests import request_to_json
 from gencredits.domain import limits
 from gencredits.domain.errors import (
     ExceedsHoldAmount,
@@ -40,7 +41,6 @@ from gencredits.service.pricing import (
     model_of,
     prepare_spend,
     price_of_delivered,
-    request_payload,
     spend,
 )
 from gencredits.store import queries
@@ -76,7 +76,7 @@ def hold(
     """Reserve the price of ``request`` until it is captured or released, or ``ttl_seconds``
     pass (then it is released by itself)."""
     payload = {
-        "lines": request_payload(request),
+        "lines": request_to_json(request),
         "project": project,
         "job_ref": job_ref,
         "price_version": price_version,
@@ -124,7 +124,7 @@ def _reserve(connection: Connection, account: AccountRow, spent: Spend, asked: _
         amount_credits=total,
         captured_credits=None,
         allocations=[list(a) for a in allocations],
-        request=request_payload(asked.request),
+        request=request_to_json(asked.request),
         quote=priced.as_dict(),
         price_version=priced.price_version,
         model_id=model_of(priced),

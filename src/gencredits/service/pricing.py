@@ -9,12 +9,13 @@ account, after its row is locked.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection
 
+from gencredits.documents.requests import line_from_json
 from gencredits.domain import limits
 from gencredits.domain.errors import (
     InsufficientCredits,
@@ -23,7 +24,7 @@ from gencredits.domain.errors import (
     ProjectCapExceeded,
 )
 from gencredits.domain.ledger import Allocation, allocate
-from gencredits.domain.pricing import LineItem, Quote, QuoteRequest, quote
+from gencredits.domain.pricing import Quote, QuoteRequest, quote
 from gencredits.service.accounts import check_project
 from gencredits.service.book import AccountBook
 from gencredits.service.context import Context
@@ -36,40 +37,6 @@ from gencredits.store.queries.members import project_cap
 def price(ctx: Context, request: QuoteRequest, price_version: int | None, now: datetime) -> Quote:
     catalog = ctx.catalogs.for_quote(price_version, now)
     return quote(request, catalog, issued_at=now)
-
-
-def request_payload(request: QuoteRequest) -> list[dict[str, Any]]:
-    return [
-        {
-            k: v
-            for k, v in (
-                ("model", line.model_id),
-                ("outputs", line.outputs),
-                ("count", line.count),
-                ("seconds", line.seconds),
-                ("quality", line.quality),
-                ("option", line.option),
-            )
-            if v is not None
-        }
-        for line in request.lines
-    ]
-
-
-def request_from_payload(lines: list[dict[str, Any]]) -> QuoteRequest:
-    return QuoteRequest(
-        tuple(
-            LineItem(
-                model_id=line["model"],
-                outputs=line.get("outputs", 1),
-                count=line.get("count", 1),
-                seconds=line.get("seconds"),
-                quality=line.get("quality"),
-                option=line.get("option"),
-            )
-            for line in lines
-        )
-    )
 
 
 def model_of(priced: Quote) -> str | None:
@@ -97,19 +64,19 @@ def check_amount(amount: int, field: str, *, allow_zero: bool = False) -> None:
 def price_of_delivered(ctx: Context, row: Any, outputs_delivered: int, now: datetime) -> int:
     """The price of ``outputs_delivered`` of a hold's one line (its ``row``), at the hold's
     price version; never more than the hold."""
-    lines = row["request"]
-    if len(lines) != 1 or lines[0].get("count", 1) != 1:
+    lines = [line_from_json(line) for line in row["request"]]
+    if len(lines) != 1 or lines[0].count != 1:
         raise InvalidRequest(
             "outputs_delivered applies to a hold for one request of one line; capture an amount",
             field="outputs_delivered",
         )
-    ordered = lines[0].get("outputs", 1)
+    ordered = lines[0].outputs
     if not isinstance(outputs_delivered, int) or not 0 <= outputs_delivered <= ordered:
         raise OutOfRange(outputs_delivered, 0, ordered, field="outputs_delivered")
     if outputs_delivered == 0:
         return 0
     catalog = ctx.catalogs.at(row["price_version"])
-    request = request_from_payload([{**lines[0], "outputs": outputs_delivered}])
+    request = QuoteRequest((replace(lines[0], outputs=outputs_delivered),))
     return min(quote(request, catalog, issued_at=now).total_credits, int(row["amount_credits"]))
 
 
