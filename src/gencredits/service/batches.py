@@ -17,7 +17,7 @@ from sqlalchemy import Connection
 
 from gencredits.domain.errors import IdempotencyConflict, InsufficientCredits
 from gencredits.domain.ledger import Entry, EntryKind, GrantBalance, allocate
-from gencredits.service.book import spending_events
+from gencredits.service.book import entry_row, spending_events, write_entries
 from gencredits.service.charge_records import PendingCharge, charge_result, stored_charge
 from gencredits.service.idempotency import first_result
 from gencredits.service.pricing import check_project_cap
@@ -121,7 +121,7 @@ class ChargeBatch:
         writes go out in one pipeline: two round trips (the entries' ids are needed for the
         keys), where they were one to three each."""
         with pipelined(self.connection):
-            written = queries.insert_entries(self.connection, self._rows) if self._rows else []
+            written = write_entries(self.connection, self._rows) if self._rows else []
             queries.insert_idempotency_keys(
                 self.connection,
                 [row | {"response": charge_result(written[handle])} for row, handle in self._keys],
@@ -162,24 +162,25 @@ class ChargeBatch:
         if project is not None:
             part.projects[project] = part.projects.get(project, 0) + total
         held = part.row.held_credits
-        self._rows.append({
-            "account_id": part.row.id,
-            "kind": EntryKind.CHARGE.value,
-            "amount_credits": total,
-            "balance_delta": -total,
-            "held_delta": 0,
-            "balance_after": part.available + held,
-            "available_after": part.available,
-            "grants": allocations,
-            "model_id": pending.model_id,
-            "price_version": pending.priced.price_version,
-            "project": project,
-            "job_ref": pending.job_ref,
-            "idempotency_key": pending.idempotency_key,
-            "actor": pending.actor,
-            "details": pending.priced.as_dict(),
-            "effective_at": pending.now,
-            "created_at": pending.now,
-        })
+        self._rows.append(
+            entry_row(
+                part.row.id,
+                EntryKind.CHARGE,
+                total,
+                available_delta=-total,
+                held_delta=0,
+                available_after=part.available,
+                held_after=held,
+                grants=allocations,
+                actor=pending.actor,
+                now=pending.now,
+                model_id=pending.model_id,
+                price_version=pending.priced.price_version,
+                project=project,
+                job_ref=pending.job_ref,
+                idempotency_key=pending.idempotency_key,
+                details=pending.priced.as_dict(),
+            )
+        )
         spending_events(self.connection, part.row, before, part.available, held, pending.now)
         return len(self._rows) - 1

@@ -8,10 +8,15 @@ change to the account's cached balance once. The running figures are a
 balance past ``limits.MAX_BALANCE_CREDITS`` is refused with ``BalanceCeilingExceeded``: every
 credit added to an account is recorded here, so one check covers grants, adjustments,
 transfers in and refunds.
+
+:func:`entry_row` is the one layout of an entry row and :func:`write_entries` the one writer of
+them: the book records through both, and so does a batch of charges (service/batches.py),
+which keeps its running balances in memory and writes its entries together.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -66,21 +71,21 @@ class AccountBook:
     ) -> Entry:
         # Refused past the ceiling before any change; never below zero (domain/balances.py).
         self.balance = self.balance.moved(available_delta, held_delta)
-        return queries.insert_entry(
-            self.connection,
-            account_id=self.account.id,
-            kind=kind.value,
-            amount_credits=amount_credits,
-            balance_delta=available_delta + held_delta,
+        row = entry_row(
+            self.account.id,
+            kind,
+            amount_credits,
+            available_delta=available_delta,
             held_delta=held_delta,
-            balance_after=self.balance_credits,
             available_after=self.available_credits,
+            held_after=self.held_credits,
             grants=grants,
             actor=fields.pop("actor", self.actor),
-            effective_at=effective_at or self.now,
-            created_at=self.now,
+            now=self.now,
+            effective_at=effective_at,
             **fields,
         )
+        return write_entries(self.connection, [row])[0]
 
     def event_at(self, moment: datetime | None) -> None:
         """Something will happen by itself at ``moment`` (a hold or grant expiring)."""
@@ -163,3 +168,44 @@ def spending_events(
     elif before >= account.low_balance_credits > after:
         events.emit(connection, events.EventType.LOW_BALANCE, account_id=account.id,
                     payload=payload | {"threshold": account.low_balance_credits}, now=now)
+
+
+def entry_row(
+    account_id: str,
+    kind: EntryKind,
+    amount_credits: int,
+    *,
+    available_delta: int,
+    held_delta: int,
+    available_after: int,
+    held_after: int,
+    grants: tuple[Allocation, ...],
+    actor: str,
+    now: datetime,
+    effective_at: datetime | None = None,
+    **fields: Any,
+) -> dict[str, Any]:
+    """The row of one entry, laid out here alone: :meth:`AccountBook.record` and a charge
+    batch (service/batches.py) both write what this gives, through :func:`write_entries`.
+    ``fields``: the entry's other columns (hold, related entry, model, price version,
+    project, job, idempotency key, reason, details)."""
+    return {
+        "account_id": account_id,
+        "kind": kind.value,
+        "amount_credits": amount_credits,
+        "balance_delta": available_delta + held_delta,
+        "held_delta": held_delta,
+        "balance_after": available_after + held_after,
+        "available_after": available_after,
+        "grants": grants,
+        "actor": actor,
+        "effective_at": effective_at or now,
+        "created_at": now,
+        **fields,
+    }
+
+
+def write_entries(connection: Connection, rows: Sequence[dict[str, Any]]) -> list[Entry]:
+    """Append the rows of :func:`entry_row` in order, in one statement; the entries as
+    written. The one door to the entries table (tests/architecture/test_entry_writer.py)."""
+    return queries.insert_entries(connection, rows)
