@@ -23,6 +23,7 @@ from gencredits.store.engine import write_transaction
 from gencredits.store.queries import AccountRow
 
 Result = TypeVar("Result")
+Locked = TypeVar("Locked")
 
 
 @dataclass
@@ -51,24 +52,44 @@ class Context:
         with self.unit_of_work() as connection:
             return claim_once(connection, mutation, now, lambda: perform(connection, now))
 
+    def locked_mutation(
+        self,
+        lock: Callable[[Connection, datetime], Locked],
+        describe: Callable[[Locked], Mutation[Result]],
+        perform: Callable[[Connection, Locked, datetime], Result],
+        *,
+        now: datetime | None = None,
+    ) -> Result:
+        """One idempotent unit of work on rows locked first: ``lock(connection, now)`` locks
+        (and brings up to date) what the work changes, which serializes every call with the
+        key; ``describe(locked)`` names the key, its scope and the request (which may name its
+        rows only through what the lock found: a hold by its job, a charge to refund); then
+        the key's stored answer is read, or ``perform(connection, locked, now)`` runs and its
+        answer is stored. ``now``: the moment of the call when it was taken before (a hold
+        priced at it); else the clock's, as the unit of work begins."""
+        moment = self.now() if now is None else now
+        with self.unit_of_work() as connection:
+            locked = lock(connection, moment)
+            mutation = describe(locked)
+            return run_once(
+                connection, scope=mutation.scope, key=mutation.key,
+                operation=mutation.operation, payload=mutation.payload, now=moment,
+                perform=lambda: perform(connection, locked, moment),
+                encode=mutation.encode, decode=mutation.decode,
+            )
+
     def account_mutation(
         self,
         account_id: str,
         mutation: Mutation[Result],
         perform: Callable[[Connection, AccountRow, datetime], Result],
     ) -> Result:
-        """One idempotent unit of work on one account: its row is locked (and brought up to
-        date) first, which serializes every call with the key, then the key is read or
-        ``perform(connection, account, now)`` runs and its answer is stored."""
-        now = self.now()
-        with self.unit_of_work() as connection:
-            account = self.open_account(connection, account_id, now)
-            return run_once(
-                connection, scope=mutation.scope, key=mutation.key,
-                operation=mutation.operation, payload=mutation.payload, now=now,
-                perform=lambda: perform(connection, account, now),
-                encode=mutation.encode, decode=mutation.decode,
-            )
+        """:meth:`locked_mutation` on one account: its row is locked and brought up to date."""
+        return self.locked_mutation(
+            lambda connection, now: self.open_account(connection, account_id, now),
+            lambda _: mutation,
+            perform,
+        )
 
     def open_account(self, connection: Connection, account_id: str, now: datetime) -> AccountRow:
         """Lock the account row and bring it up to ``now`` (renewals, expiries)."""

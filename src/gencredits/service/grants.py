@@ -15,7 +15,8 @@ from gencredits.domain.errors import FeatureDisabled, InvalidRequest, OutOfRange
 from gencredits.domain.ledger import DEFAULT_PRIORITY, Entry, EntryKind, GrantSource
 from gencredits.service.book import AccountBook
 from gencredits.service.context import Context
-from gencredits.service.idempotency import check_key, run_once
+from gencredits.service.idempotency import check_key
+from gencredits.service.mutation import Mutation
 from gencredits.service.pricing import check_amount, spend
 from gencredits.store import queries
 from gencredits.store.queries import AccountRow
@@ -24,6 +25,9 @@ from gencredits.store.queries.settings import topups_enabled
 MANUAL_GRANT_SOURCES = frozenset(
     {GrantSource.PROMO, GrantSource.TOPUP, GrantSource.ADJUSTMENT, GrantSource.TRIAL}
 )
+
+# How a grant's or an adjustment's idempotency key keeps its answer, the entry.
+_ENTRY_CODEC = (Entry.as_dict, Entry.from_dict)
 
 
 def grant(
@@ -46,50 +50,34 @@ def grant(
             "plan credits come from billing cycles; grant promo, topup, trial or adjustment",
             field="source",
         )
-    now = ctx.now()
     if priority is not None and not 0 <= priority <= 1000:
         raise OutOfRange(priority, 0, 1000, field="priority")
-    with ctx.unit_of_work() as connection:
+
+    def lock(connection: Connection, now: datetime) -> AccountRow:
         if source is GrantSource.TOPUP and not topups_enabled(connection):
             raise FeatureDisabled("top-up packs")
-        account = ctx.open_account(connection, account_id, now)
+        return ctx.open_account(connection, account_id, now)
 
-        def perform() -> Entry:
-            # Checked here, not up front: a replay of a grant whose expiry has since passed
-            # still returns the grant it made.
-            if expires_at is not None and expires_at <= now:
-                raise InvalidRequest("expires_at must be in the future", field="expires_at")
-            return _add_grant(
-                connection,
-                account,
-                now,
-                actor,
-                amount_credits,
-                source=source,
-                expires_at=expires_at,
-                priority=priority,
-                reason=reason,
-                kind=EntryKind.GRANT,
-                idempotency_key=idempotency_key,
-            )
-
-        return run_once(
-            connection,
-            scope=account_id,
-            key=idempotency_key,
-            operation="grant",
-            payload={
-                "amount": amount_credits,
-                "source": source.value,
-                "expires_at": expires_at.isoformat() if expires_at else None,
-                "priority": priority,
-                "reason": reason,
-            },
-            now=now,
-            perform=perform,
-            encode=Entry.as_dict,
-            decode=Entry.from_dict,
+    def perform(connection: Connection, account: AccountRow, now: datetime) -> Entry:
+        # Checked here, not up front: a replay of a grant whose expiry has since passed
+        # still returns the grant it made.
+        if expires_at is not None and expires_at <= now:
+            raise InvalidRequest("expires_at must be in the future", field="expires_at")
+        return _add_grant(
+            connection, account, now, actor, amount_credits, source=source,
+            expires_at=expires_at, priority=priority, reason=reason, kind=EntryKind.GRANT,
+            idempotency_key=idempotency_key,
         )
+
+    payload = {
+        "amount": amount_credits,
+        "source": source.value,
+        "expires_at": expires_at.isoformat() if expires_at else None,
+        "priority": priority,
+        "reason": reason,
+    }
+    mutation = Mutation(account_id, idempotency_key, "grant", payload, *_ENTRY_CODEC)
+    return ctx.locked_mutation(lock, lambda _: mutation, perform)
 
 
 def _add_grant(
@@ -149,50 +137,31 @@ def adjust(
         raise InvalidRequest("an adjustment is a non-zero whole number of credits", field="amount")
     if not reason or not reason.strip():
         raise InvalidRequest("say why: an adjustment needs a reason", field="reason")
-    now = ctx.now()
-    with ctx.unit_of_work() as connection:
-        account = ctx.open_account(connection, account_id, now)
 
-        def perform() -> Entry:
-            if amount_credits > 0:
-                return _add_grant(
-                    connection,
-                    account,
-                    now,
-                    actor,
-                    amount_credits,
-                    source=GrantSource.ADJUSTMENT,
-                    expires_at=expires_at,
-                    priority=None,
-                    reason=reason,
-                    kind=EntryKind.ADJUST,
-                    idempotency_key=idempotency_key,
-                )
-            book = AccountBook(connection, account, now, actor)
-            allocations = spend(book, -amount_credits, now)
-            entry = book.record(
-                EntryKind.ADJUST,
-                -amount_credits,
-                available_delta=amount_credits,
-                grants=allocations,
-                reason=reason,
+    def perform(connection: Connection, account: AccountRow, now: datetime) -> Entry:
+        if amount_credits > 0:
+            return _add_grant(
+                connection, account, now, actor, amount_credits, source=GrantSource.ADJUSTMENT,
+                expires_at=expires_at, priority=None, reason=reason, kind=EntryKind.ADJUST,
                 idempotency_key=idempotency_key,
             )
-            book.save()
-            return entry
-
-        return run_once(
-            connection,
-            scope=account_id,
-            key=idempotency_key,
-            operation="adjust",
-            payload={
-                "amount": amount_credits,
-                "reason": reason,
-                "expires_at": expires_at.isoformat() if expires_at else None,
-            },
-            now=now,
-            perform=perform,
-            encode=Entry.as_dict,
-            decode=Entry.from_dict,
+        book = AccountBook(connection, account, now, actor)
+        allocations = spend(book, -amount_credits, now)
+        entry = book.record(
+            EntryKind.ADJUST,
+            -amount_credits,
+            available_delta=amount_credits,
+            grants=allocations,
+            reason=reason,
+            idempotency_key=idempotency_key,
         )
+        book.save()
+        return entry
+
+    payload = {
+        "amount": amount_credits,
+        "reason": reason,
+        "expires_at": expires_at.isoformat() if expires_at else None,
+    }
+    mutation = Mutation(account_id, idempotency_key, "adjust", payload, *_ENTRY_CODEC)
+    return ctx.account_mutation(account_id, mutation, perform)

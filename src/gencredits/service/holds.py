@@ -33,7 +33,8 @@ from gencredits.domain.results import Settlement
 from gencredits.service.book import AccountBook
 from gencredits.service.charge_records import note_refusal, prepared_or_replayed
 from gencredits.service.context import Context
-from gencredits.service.idempotency import check_key, run_once
+from gencredits.service.idempotency import check_key
+from gencredits.service.mutation import Mutation
 from gencredits.service.pricing import (
     Spend,
     check_amount,
@@ -93,15 +94,14 @@ def hold(
     if isinstance(prepared, Hold):
         return prepared
     asked = _HoldAsked(request, ttl_seconds, project, job_ref, idempotency_key, actor)
+    mutation = Mutation(account_id, idempotency_key, "hold", payload, Hold.as_dict, Hold.from_dict)
     try:
-        with ctx.unit_of_work() as connection:
-            account = ctx.open_account(connection, account_id, prepared.now)
-            return run_once(
-                connection, scope=account_id, key=idempotency_key, operation="hold",
-                payload=payload, now=prepared.now,
-                perform=lambda: _reserve(connection, account, prepared, asked),
-                encode=Hold.as_dict, decode=Hold.from_dict,
-            )
+        return ctx.locked_mutation(
+            lambda connection, now: ctx.open_account(connection, account_id, now),
+            lambda _: mutation,
+            lambda connection, account, _: _reserve(connection, account, prepared, asked),
+            now=prepared.now,
+        )
     except (InsufficientCredits, ProjectCapExceeded) as error:
         note_refusal(ctx, account_id, error, model_of(prepared.priced), project)
         raise
@@ -220,24 +220,26 @@ def _settle(
 ) -> Result:
     """Settle the hold ``named`` once per idempotency key: its account locked and caught up,
     the hold read under the lock and refused unless pending, then ``perform``."""
-    now = ctx.now()
-    with ctx.unit_of_work() as connection:
-        hold_id, account = _open_hold(
-            ctx, connection, named.hold_id, named.account_id, named.job_ref, now
+
+    def lock(connection: Connection, now: datetime) -> tuple[int, AccountRow]:
+        return _open_hold(ctx, connection, named.hold_id, named.account_id, named.job_ref, now)
+
+    def describe(locked: tuple[int, AccountRow]) -> Mutation[Result]:
+        hold_id, account = locked
+        return Mutation(
+            account.id, named.idempotency_key, operation, payload(hold_id), encode, decode
         )
 
-        def settle() -> Result:
-            current = queries.read_hold(connection, hold_id)
-            assert current is not None
-            held, row = current
-            if held.status is not HoldStatus.PENDING:
-                raise HoldNotPending(str(hold_id), held.status.value)
-            return perform(connection, _Pending(held, row, account, now))
+    def settle(connection: Connection, locked: tuple[int, AccountRow], now: datetime) -> Result:
+        hold_id, account = locked
+        current = queries.read_hold(connection, hold_id)
+        assert current is not None
+        held, row = current
+        if held.status is not HoldStatus.PENDING:
+            raise HoldNotPending(str(hold_id), held.status.value)
+        return perform(connection, _Pending(held, row, account, now))
 
-        return run_once(
-            connection, scope=account.id, key=named.idempotency_key, operation=operation,
-            payload=payload(hold_id), now=now, perform=settle, encode=encode, decode=decode,
-        )
+    return ctx.locked_mutation(lock, describe, settle)
 
 
 def capture(

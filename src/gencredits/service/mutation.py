@@ -7,9 +7,13 @@ interleaving, on any worker, on either backend):
   to lock before it works (opening an account, creating a key or a webhook, catalog, plan and
   settings edits). The key's row is inserted first thing in the transaction, so a concurrent
   twin waits on it and then replays the stored answer instead of racing the work.
-* **after the lock** (:func:`gencredits.service.idempotency.run_once`): for a mutation of an
-  account, whose row lock already serializes every call with its key; the charge's path keeps
-  its statement count.
+* **after the lock** (:meth:`Context.locked_mutation`, :meth:`Context.account_mutation` on
+  one account, both through :func:`gencredits.service.idempotency.run_once`): for a mutation
+  of rows it locks first (an account, the account of a hold or of a charge to refund, the two
+  accounts of a transfer), whose row locks already serialize every call with its key. Holds,
+  captures, releases, refunds, grants, adjustments, transfers, plan changes and members all
+  run through it; the charge keeps its own path and its statement count
+  (service/batches.py).
 
 Operator-level keys live in the scope ``operator:<operation>`` (see :func:`operator_scope`).
 """

@@ -4,15 +4,19 @@ once (``AccountBook.return_credits``)."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import Connection
 
 from gencredits.domain.errors import AlreadyRefunded, InvalidRequest, NotFound, OutOfRange
 from gencredits.domain.ledger import Entry, EntryKind, refund_allocations
 from gencredits.service.book import AccountBook
 from gencredits.service.context import Context
-from gencredits.service.idempotency import check_key, run_once
+from gencredits.service.idempotency import check_key
+from gencredits.service.mutation import Mutation
 from gencredits.service.pricing import check_amount
 from gencredits.store import queries
+from gencredits.store.queries import AccountRow
 
 
 def refund(
@@ -30,26 +34,24 @@ def refund(
     check_key(idempotency_key)
     if amount_credits is not None:
         check_amount(amount_credits, "amount")
-    now = ctx.now()
-    with ctx.unit_of_work() as connection:
+
+    def lock(connection: Connection, now: datetime) -> tuple[Entry, AccountRow]:
         original = _refunded_entry(connection, entry_id, account_id, job_ref)
-        account = ctx.open_account(connection, original.account_id, now)
+        return original, ctx.open_account(connection, original.account_id, now)
 
-        def perform() -> Entry:
-            book = AccountBook(connection, account, now, actor)
-            return _refund(book, original, amount_credits, reason, idempotency_key)
-
-        return run_once(
-            connection,
-            scope=account.id,
-            key=idempotency_key,
-            operation="refund",
-            payload={"entry_id": original.id, "amount": amount_credits, "reason": reason},
-            now=now,
-            perform=perform,
-            encode=Entry.as_dict,
-            decode=Entry.from_dict,
+    def describe(locked: tuple[Entry, AccountRow]) -> Mutation[Entry]:
+        original, account = locked
+        payload = {"entry_id": original.id, "amount": amount_credits, "reason": reason}
+        return Mutation(
+            account.id, idempotency_key, "refund", payload, Entry.as_dict, Entry.from_dict
         )
+
+    def perform(connection: Connection, locked: tuple[Entry, AccountRow], now: datetime) -> Entry:
+        original, account = locked
+        book = AccountBook(connection, account, now, actor)
+        return _refund(book, original, amount_credits, reason, idempotency_key)
+
+    return ctx.locked_mutation(lock, describe, perform)
 
 
 def _refunded_entry(

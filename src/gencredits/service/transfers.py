@@ -21,7 +21,8 @@ from gencredits.domain.results import Transfer
 from gencredits.domain.transfers import split_by_expiry
 from gencredits.service.book import AccountBook
 from gencredits.service.context import Context
-from gencredits.service.idempotency import check_key, run_once
+from gencredits.service.idempotency import check_key
+from gencredits.service.mutation import Mutation
 from gencredits.service.pricing import check_amount, spend
 from gencredits.store import queries
 from gencredits.store.queries import AccountRow
@@ -89,40 +90,37 @@ def transfer(
     check_amount(amount_credits, "amount")
     if from_account_id == to_account_id:
         raise InvalidRequest("a transfer needs two different accounts", field="to_account_id")
-    now = ctx.now()
-    with ctx.unit_of_work() as connection:
+
+    def lock(connection: Connection, now: datetime) -> tuple[AccountRow, AccountRow]:
         # Lock in id order so two opposite transfers cannot deadlock.
         first, second = sorted((from_account_id, to_account_id))
         opened = {first: ctx.open_account(connection, first, now)}
         opened[second] = ctx.open_account(connection, second, now)
-        source, target = opened[from_account_id], opened[to_account_id]
+        return opened[from_account_id], opened[to_account_id]
 
-        def perform() -> Transfer:
-            book = AccountBook(connection, source, now, actor)
-            allocations = spend(book, amount_credits, now)
-            outgoing = book.record(
-                EntryKind.TRANSFER_OUT,
-                amount_credits,
-                available_delta=-amount_credits,
-                grants=allocations,
-                reason=reason,
-                idempotency_key=idempotency_key,
-            )
-            book.save()
-            incoming = receive(
-                connection, target, allocations, now=now, actor=actor, reason=reason,
-                related_entry_id=outgoing.id, idempotency_key=idempotency_key,
-            )
-            return Transfer(outgoing, incoming)
-
-        return run_once(
-            connection,
-            scope=from_account_id,
-            key=idempotency_key,
-            operation="transfer",
-            payload={"to": to_account_id, "amount": amount_credits, "reason": reason},
-            now=now,
-            perform=perform,
-            encode=Transfer.as_dict,
-            decode=Transfer.from_dict,
+    def perform(
+        connection: Connection, accounts: tuple[AccountRow, AccountRow], now: datetime
+    ) -> Transfer:
+        source, target = accounts
+        book = AccountBook(connection, source, now, actor)
+        allocations = spend(book, amount_credits, now)
+        outgoing = book.record(
+            EntryKind.TRANSFER_OUT,
+            amount_credits,
+            available_delta=-amount_credits,
+            grants=allocations,
+            reason=reason,
+            idempotency_key=idempotency_key,
         )
+        book.save()
+        incoming = receive(
+            connection, target, allocations, now=now, actor=actor, reason=reason,
+            related_entry_id=outgoing.id, idempotency_key=idempotency_key,
+        )
+        return Transfer(outgoing, incoming)
+
+    payload = {"to": to_account_id, "amount": amount_credits, "reason": reason}
+    mutation = Mutation(
+        from_account_id, idempotency_key, "transfer", payload, Transfer.as_dict, Transfer.from_dict
+    )
+    return ctx.locked_mutation(lock, lambda _: mutation, perform)
