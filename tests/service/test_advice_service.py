@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -328,8 +329,11 @@ def test_a_report_runs_a_fixed_number_of_statements(
             spend(credits, "hal", 1)
         statements = []
 
-        def count(*_: object) -> None:
-            statements.append(1)  # noqa: B023 - read right after, inside the loop
+        def count(_connection: object, _cursor: object, sql: str, *_: object) -> None:
+            # The plan and price caches refresh after a second of real time, whenever a slow
+            # machine crosses it: those reads are the caches', not the report's.
+            if not re.search(r"\bFROM (plans|catalog_versions)\b", sql):
+                statements.append(1)  # noqa: B023 - read right after, inside the loop
 
         event.listen(credits.engine, "before_cursor_execute", count)
         try:
