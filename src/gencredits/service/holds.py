@@ -3,8 +3,9 @@ part of them (:func:`capture`, the rest released) or a release of all (:func:`re
 
 A hold is prepared and priced like a charge (service/pricing.py's ``prepare_spend``, with the
 charge's replay of a request that no longer prices). Capture and release share one
-:func:`_settle`: find the hold, lock its account, read the hold under the lock, refuse one no
-longer pending, then write the settlement once per idempotency key.
+:func:`_settle`: find the hold, lock its account, read the held credits under the lock, ask
+``domain/holds.py`` for the settlement (it refuses a hold no longer pending, or a capture above
+the hold), then record it once per idempotency key (:func:`_record`).
 """
 
 from __future__ import annotations
@@ -17,17 +18,16 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection
 
 from gencredits.documents.requests import request_to_json
-from gencredits.domain import limits
+from gencredits.domain import holds, limits
 from gencredits.domain.errors import (
-    ExceedsHoldAmount,
-    HoldNotPending,
     InsufficientCredits,
     InvalidRequest,
     NotFound,
     ProjectCapExceeded,
     TooManyOpenHolds,
 )
-from gencredits.domain.ledger import EntryKind, Hold, HoldStatus, split_allocations
+from gencredits.domain.holds import HeldCredits, HoldSettlement
+from gencredits.domain.ledger import EntryKind, Hold, HoldStatus
 from gencredits.domain.pricing import QuoteRequest
 from gencredits.domain.results import Settlement
 from gencredits.service.book import AccountBook
@@ -46,6 +46,7 @@ from gencredits.service.pricing import (
 )
 from gencredits.store import queries
 from gencredits.store.queries import AccountRow
+from gencredits.store.queries import holds as hold_queries
 
 Result = TypeVar("Result")
 
@@ -190,13 +191,10 @@ class _Pending:
     """A pending hold read under its account's lock, with what settling it needs."""
 
     hold: Hold
-    row: Any  # the hold's row: its request, allocations and price version
+    held: HeldCredits  # what the settlement rules need: state, credits, their grants
+    row: Any  # the hold's row: its request and price version
     account: AccountRow
     now: datetime
-
-    @property
-    def allocations(self) -> tuple[tuple[int, int], ...]:
-        return tuple((g, c) for g, c in self.row["allocations"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,7 +217,8 @@ def _settle(
     decode: Callable[[dict[str, Any]], Result],
 ) -> Result:
     """Settle the hold ``named`` once per idempotency key: its account locked and caught up,
-    the hold read under the lock and refused unless pending, then ``perform``."""
+    the hold read under the lock and refused unless pending, then ``perform``, which asks
+    ``domain.holds`` for the settlement and records it."""
 
     def lock(connection: Connection, now: datetime) -> tuple[int, AccountRow]:
         return _open_hold(ctx, connection, named.hold_id, named.account_id, named.job_ref, now)
@@ -234,10 +233,10 @@ def _settle(
         hold_id, account = locked
         current = queries.read_hold(connection, hold_id)
         assert current is not None
-        held, row = current
-        if held.status is not HoldStatus.PENDING:
-            raise HoldNotPending(str(hold_id), held.status.value)
-        return perform(connection, _Pending(held, row, account, now))
+        hold, row = current
+        held = hold_queries.held_credits(row)
+        holds.check_pending(held)
+        return perform(connection, _Pending(hold, held, row, account, now))
 
     return ctx.locked_mutation(lock, describe, settle)
 
@@ -263,7 +262,8 @@ def capture(
 
     def perform(connection: Connection, pending: _Pending) -> Settlement:
         kept = _kept(ctx, pending, amount_credits, outputs_delivered)
-        return _capture(connection, pending, kept, idempotency_key, actor)
+        settlement = holds.capture(pending.held, kept, pending.now)  # never above the hold
+        return _record(connection, pending, settlement, idempotency_key, actor)
 
     return _settle(
         ctx, _Named(hold_id, account_id, job_ref, idempotency_key), "capture",
@@ -275,48 +275,54 @@ def capture(
 def _kept(
     ctx: Context, pending: _Pending, amount_credits: int | None, outputs_delivered: int | None
 ) -> int:
-    """The credits a capture keeps of the hold: all, the amount asked, or the price of the
-    outputs delivered."""
-    held = pending.hold
+    """The credits a capture asks to keep of the hold: all, the amount asked (refused by
+    ``domain.holds.capture`` when above the hold), or the price of the outputs delivered."""
     if amount_credits is not None:
-        if amount_credits > held.amount_credits:
-            raise ExceedsHoldAmount(str(held.id), held.amount_credits, amount_credits)
         return amount_credits
     if outputs_delivered is not None:
         return price_of_delivered(ctx, pending.row, outputs_delivered, pending.now)
-    return held.amount_credits
+    return pending.held.amount_credits
 
 
-def _capture(
-    connection: Connection, pending: _Pending, kept: int, idempotency_key: str | None, actor: str
+def _record(
+    connection: Connection,
+    pending: _Pending,
+    settlement: HoldSettlement,
+    idempotency_key: str | None,
+    actor: str,
 ) -> Settlement:
-    held, now = pending.hold, pending.now
-    kept_allocations, returned = split_allocations(pending.allocations, kept)
-    settled = queries.settle_hold(connection, held.id, HoldStatus.CAPTURED, kept, now)
-    book = AccountBook(connection, pending.account, now, actor)
+    """Write ``settlement`` of the pending hold: the hold row settled, a capture entry for the
+    credits kept, a release entry for those that go back (and the credits to their grants)."""
+    hold = pending.hold
+    settled = queries.settle_hold(
+        connection, hold.id, settlement.status, settlement.recorded_captured_credits,
+        settlement.settled_at,
+    )
+    book = AccountBook(connection, pending.account, pending.now, actor)
     common: dict[str, Any] = {
-        "hold_id": held.id,
-        "model_id": held.model_id,
-        "project": held.project,
-        "job_ref": held.job_ref,
-        "price_version": held.price_version,
+        "hold_id": hold.id, "model_id": hold.model_id, "project": hold.project,
+        "job_ref": hold.job_ref, "idempotency_key": idempotency_key,
     }
+    # The entries of a capture name the hold's price version; a plain release's do not.
+    captured = settlement.status is HoldStatus.CAPTURED
+    priced: dict[str, Any] = {"price_version": hold.price_version} if captured else {}
     capture_entry = None
-    if kept:
+    if settlement.captured_credits:
+        kept = settlement.captured_credits
         capture_entry = book.record(
             EntryKind.CAPTURE, kept, available_delta=0, held_delta=-kept,
-            grants=kept_allocations, idempotency_key=idempotency_key, details=held.quote,
-            **common,
+            grants=settlement.captured_allocations, details=hold.quote, **common, **priced,
         )
     release_entry = None
-    if returned:
-        rest = held.amount_credits - kept
+    if settlement.released_credits:
+        rest = settlement.released_credits
         release_entry = book.record(
-            EntryKind.RELEASE, rest, available_delta=rest, held_delta=-rest, grants=returned,
-            idempotency_key=idempotency_key, reason="the part of the hold not captured",
-            **common,
+            EntryKind.RELEASE, rest, available_delta=rest, held_delta=-rest,
+            grants=settlement.released_allocations,
+            reason="the part of the hold not captured" if captured else "released",
+            **common, **priced,
         )
-        book.return_credits(returned, hold_id=held.id)
+        book.return_credits(settlement.released_allocations, hold_id=hold.id)
     book.save()
     return Settlement(settled, capture_entry, release_entry)
 
@@ -334,18 +340,8 @@ def release(
     check_key(idempotency_key)
 
     def perform(connection: Connection, pending: _Pending) -> Hold:
-        held, now = pending.hold, pending.now
-        settled = queries.settle_hold(connection, held.id, HoldStatus.RELEASED, None, now)
-        book = AccountBook(connection, pending.account, now, actor)
-        book.record(
-            EntryKind.RELEASE, held.amount_credits, available_delta=held.amount_credits,
-            held_delta=-held.amount_credits, grants=pending.allocations, hold_id=held.id,
-            model_id=held.model_id, project=held.project, job_ref=held.job_ref,
-            idempotency_key=idempotency_key, reason="released",
-        )
-        book.return_credits(pending.allocations, hold_id=held.id)
-        book.save()
-        return settled
+        settlement = holds.release(pending.held, pending.now)
+        return _record(connection, pending, settlement, idempotency_key, actor).hold
 
     return _settle(
         ctx, _Named(hold_id, account_id, job_ref, idempotency_key), "release",
