@@ -24,7 +24,6 @@ MODULE_CEILINGS: dict[str, int] = {
 }
 
 FUNCTION_CEILINGS: dict[str, int] = {
-    "web/charts.py:bar_chart": 71,
 }
 
 

@@ -119,15 +119,8 @@ def bar_chart(
     ``series_order`` (from :func:`top_series` over several charts) gives charts shown side by
     side the same colour for the same series; a series outside it is counted as "other".
     """
-    ranked = tuple(series_order) if series_order is not None else top_series(buckets)
-    named = [name for name in ranked if name != OTHER]
-    colours = {name: PALETTE[i] for i, name in enumerate(named)}
-    colours[OTHER] = OTHER_COLOUR
-    present = set(top_series(buckets, limit=None))
-    kept = set(named) & present
-    series = tuple(name for name in named if name in kept)
-    if present - kept:
-        series += (OTHER,)
+    series, colours = _series_and_colours(buckets, series_order)
+    kept = set(series) - {OTHER}
     folded = [(label, _fold(parts, kept)) for label, parts in buckets]
     totals = [sum(parts.values()) for _, parts in folded]
     highest = max(totals, default=0)
@@ -141,21 +134,10 @@ def bar_chart(
     bars: list[Bar] = []
     for index, (label, parts) in enumerate(folded):
         centre = plot_left + slot * (index + 0.5)
-        y = plot_bottom
-        segments: list[Segment] = []
-        for name in series:
-            credits = parts.get(name, 0)
-            if credits <= 0:
-                continue
-            height = plot_height * credits / top_value
-            y -= height
-            segments.append(
-                Segment(name, credits, round(centre - bar_width / 2, 2), round(y, 2),
-                        round(bar_width, 2), round(height, 2), colours[name],
-                        f"{label}: {name}, {format_credits(credits)} credits")
-            )
+        segments = _segments(label, parts, series, colours, centre, bar_width,
+                             (plot_bottom, plot_height, top_value))
         bars.append(Bar(label, index % max(1, label_every) == 0, totals[index], round(centre, 2),
-                        tuple(segments)))
+                        segments))
     ticks = tuple(
         Tick(round(plot_bottom - plot_height * value / top_value, 2), format_credits(value))
         for value in range(0, top_value + 1, step)
@@ -177,6 +159,51 @@ def bar_chart(
         legend=legend,
         total_credits=sum(totals),
     )
+
+
+def _series_and_colours(
+    buckets: Sequence[tuple[str, Mapping[str, int]]], series_order: Sequence[str] | None
+) -> tuple[tuple[str, ...], dict[str, str]]:
+    """The series shown, in order ("other" last when a series present is folded into it), and
+    the colour of each."""
+    ranked = tuple(series_order) if series_order is not None else top_series(buckets)
+    named = [name for name in ranked if name != OTHER]
+    colours = {name: PALETTE[i] for i, name in enumerate(named)}
+    colours[OTHER] = OTHER_COLOUR
+    present = set(top_series(buckets, limit=None))
+    kept = set(named) & present
+    series = tuple(name for name in named if name in kept)
+    if present - kept:
+        series += (OTHER,)
+    return series, colours
+
+
+def _segments(
+    label: str,
+    parts: Mapping[str, int],
+    series: Sequence[str],
+    colours: Mapping[str, str],
+    centre: float,
+    bar_width: float,
+    plot: tuple[float, float, int],
+) -> tuple[Segment, ...]:
+    """One bar's segments, stacked upwards from the plot's bottom (``plot``: its bottom, its
+    height, and the value at its top)."""
+    bottom, plot_height, top_value = plot
+    y = bottom
+    segments: list[Segment] = []
+    for name in series:
+        credits = parts.get(name, 0)
+        if credits <= 0:
+            continue
+        height = plot_height * credits / top_value
+        y -= height
+        segments.append(
+            Segment(name, credits, round(centre - bar_width / 2, 2), round(y, 2),
+                    round(bar_width, 2), round(height, 2), colours[name],
+                    f"{label}: {name}, {format_credits(credits)} credits")
+        )
+    return tuple(segments)
 
 
 def _fold(parts: Mapping[str, int], kept: set[str]) -> dict[str, int]:
