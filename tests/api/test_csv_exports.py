@@ -13,7 +13,7 @@ import io
 import re
 from dataclasses import replace
 
-from gencredits.cli.advice_commands import margins_csv
+from gencredits.cli.report_commands import margins_csv
 from gencredits.service.csv_text import FORMULA_PREFIXES
 from tests.api.support import LiveServer
 

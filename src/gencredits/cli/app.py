@@ -5,7 +5,8 @@ account_commands   accounts create/show/list/members/cap, plan, plans
 ledger_commands    charge, hold, capture, release, refund, grant, adjust, transfer
 audit_commands     history, entry, renew, verify, topups
 serve_commands     serve, keys
-advice_commands    estimate, plan-drafts, advise model/plan, forecast, report, margins, demo
+advice_commands    estimate, plan-drafts, advise model/plan, forecast
+report_commands    report, margins, demo
 bench_commands     bench
 """
 
@@ -20,6 +21,7 @@ from gencredits.cli import (
     bench_commands,
     catalog_commands,
     ledger_commands,
+    report_commands,
     serve_commands,
 )
 
@@ -36,6 +38,7 @@ ledger_commands.register(app)
 audit_commands.register(app)
 serve_commands.register(app)
 advice_commands.register(app)
+report_commands.register(app)
 bench_commands.register(app)
 
 

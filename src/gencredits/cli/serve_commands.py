@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from gencredits import config
-from gencredits.cli.advice_commands import seed_with_progress
 from gencredits.cli.inputs import KeyOption
 from gencredits.cli.output import console, emit, refusals
+from gencredits.cli.report_commands import seed_with_progress
 from gencredits.service.demo import has_accounts
 from gencredits.service.facade import open as open_service
 
