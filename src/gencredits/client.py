@@ -50,24 +50,22 @@ Swap the network for tests with ``transport=`` (any ``httpx.BaseTransport``).
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-from types import TracebackType
 from typing import Any
 
-import httpx
-
-from gencredits.client_errors import (
-    ApiError,
-    Forbidden,
-    RateLimited,
-    Unauthorized,
-    raise_for_problem,
+from gencredits.client_errors import ApiError, Forbidden, RateLimited, Unauthorized
+from gencredits.client_http import (
+    HttpConnection,
+    Lines,
+    amount_of,
+    iso_time,
+    lines_document,
+    segment,
+    without_none,
 )
-from gencredits.documents.requests import line_to_json
 from gencredits.domain.ledger import Entry, Hold
-from gencredits.domain.pricing import LineItem, Quote, QuoteRequest
+from gencredits.domain.pricing import Quote
 from gencredits.domain.results import (
     AccountView,
     Page,
@@ -79,89 +77,17 @@ from gencredits.domain.results import (
     quote_from_dict,
 )
 
-Lines = QuoteRequest | Sequence[Mapping[str, Any] | LineItem]
-JSON = dict[str, Any]
-
 __all__ = ["ApiError", "Client", "Forbidden", "RateLimited", "Unauthorized"]
-
-
-# --- values -----------------------------------------------------------------------------------
-
-
-def lines_document(lines: Lines) -> list[JSON]:
-    """Request lines as the API's JSON (plain dicts are sent as they are)."""
-    items: Iterable[Mapping[str, Any] | LineItem]
-    items = lines.lines if isinstance(lines, QuoteRequest) else lines
-    return [line_to_json(item) if isinstance(item, LineItem) else dict(item) for item in items]
-
-
-def _without_none(document: Mapping[str, Any]) -> JSON:
-    return {key: value for key, value in document.items() if value is not None}
-
-
-def _time(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat()
-
-
-def _pick(amount: int | None, amount_credits: int | None) -> int | None:
-    if amount is not None and amount_credits is not None:
-        raise TypeError("pass amount or amount_credits, not both")
-    return amount if amount is not None else amount_credits
 
 
 # --- the client -------------------------------------------------------------------------------
 
 
-class Client:
-    """A gencredits server, called like the library. Thread-safe as httpx.Client is."""
+class Client(HttpConnection):
+    """A gencredits server, called like the library. Thread-safe as httpx.Client is.
 
-    def __init__(
-        self,
-        base_url: str,
-        api_key: str,
-        *,
-        timeout: float = 10,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        self._http = httpx.Client(
-            base_url=base_url.rstrip("/"),
-            headers={"Authorization": f"Bearer {api_key}", "Accept": "application/json"},
-            timeout=timeout,
-            transport=transport,
-        )
-
-    # --- plumbing ------------------------------------------------------------------------------
-
-    def _call(
-        self,
-        method: str,
-        path: str,
-        *,
-        body: Mapping[str, Any] | None = None,
-        params: Mapping[str, Any] | None = None,
-        mutation: bool = False,
-        idempotency_key: str | None = None,
-    ) -> Any:
-        headers = {}
-        if mutation:
-            key = idempotency_key if idempotency_key is not None else str(uuid.uuid4())
-            headers["Idempotency-Key"] = key
-        response = self._http.request(
-            method, path, json=None if body is None else dict(body), params=params,
-            headers=headers,
-        )
-        raise_for_problem(response)
-        if response.status_code == 204 or not response.content:
-            return None
-        return response.json()
-
-    def _mutate(
-        self, path: str, body: Mapping[str, Any] | None, idempotency_key: str | None,
-        decode: Callable[[dict[str, Any]], Any], *, method: str = "POST",
-    ) -> Any:
-        data = self._call(method, path, body=body, mutation=True,
-                          idempotency_key=idempotency_key)
-        return decode(data)
+    ``Client(base_url, api_key, *, timeout=10, transport=None)``; a context manager that
+    closes its connections."""
 
     # --- catalog and quotes --------------------------------------------------------------------
 
@@ -173,7 +99,7 @@ class Client:
         return data
 
     def quote(self, lines: Lines, *, price_version: int | None = None) -> Quote:
-        body = _without_none({"lines": lines_document(lines), "price_version": price_version})
+        body = without_none({"lines": lines_document(lines), "price_version": price_version})
         return quote_from_dict(self._call("POST", "/v1/quotes", body=body))
 
     def plans(self) -> list[dict[str, Any]]:
@@ -193,17 +119,17 @@ class Client:
         members: Sequence[str] = (),
         idempotency_key: str | None = None,
     ) -> AccountView:
-        body = _without_none({"id": account_id, "name": name, "plan": plan, "kind": str(kind),
+        body = without_none({"id": account_id, "name": name, "plan": plan, "kind": str(kind),
                               "members": list(members)})
         view: AccountView = self._mutate("/v1/accounts", body, idempotency_key,
                                          AccountView.from_dict)
         return view
 
     def account(self, account_id: str) -> AccountView:
-        return AccountView.from_dict(self._call("GET", f"/v1/accounts/{_segment(account_id)}"))
+        return AccountView.from_dict(self._call("GET", f"/v1/accounts/{segment(account_id)}"))
 
     def accounts(self, *, after: str | None = None, limit: int = 50) -> list[AccountView]:
-        data = self._call("GET", "/v1/accounts", params=_without_none({"after": after,
+        data = self._call("GET", "/v1/accounts", params=without_none({"after": after,
                                                                        "limit": limit}))
         return [AccountView.from_dict(item) for item in data["accounts"]]
 
@@ -212,7 +138,7 @@ class Client:
         idempotency_key: str | None = None,
     ) -> AccountView:
         view: AccountView = self._mutate(
-            f"/v1/accounts/{_segment(account_id)}/members",
+            f"/v1/accounts/{segment(account_id)}/members",
             {"add": list(add), "remove": list(remove)}, idempotency_key, AccountView.from_dict,
         )
         return view
@@ -221,7 +147,7 @@ class Client:
         self, account_id: str, plan: str, *, idempotency_key: str | None = None
     ) -> PlanChangeResult:
         result: PlanChangeResult = self._mutate(
-            f"/v1/accounts/{_segment(account_id)}/plan", {"plan": plan}, idempotency_key,
+            f"/v1/accounts/{segment(account_id)}/plan", {"plan": plan}, idempotency_key,
             PlanChangeResult.from_dict, method="PUT",
         )
         return result
@@ -230,7 +156,7 @@ class Client:
         self, account_id: str, project: str, cap_credits: int | None,
         *, idempotency_key: str | None = None,
     ) -> None:
-        self._call("PUT", f"/v1/accounts/{_segment(account_id)}/projects/{_segment(project)}/cap",
+        self._call("PUT", f"/v1/accounts/{segment(account_id)}/projects/{segment(project)}/cap",
                    body={"cap": cap_credits}, mutation=True, idempotency_key=idempotency_key)
 
     # --- moving credits ------------------------------------------------------------------------
@@ -245,9 +171,9 @@ class Client:
         job_ref: str | None = None,
         price_version: int | None = None,
     ) -> Entry:
-        body = _without_none({"lines": lines_document(lines), "project": project,
+        body = without_none({"lines": lines_document(lines), "project": project,
                               "job_ref": job_ref, "price_version": price_version})
-        entry: Entry = self._mutate(f"/v1/accounts/{_segment(account_id)}/charges", body,
+        entry: Entry = self._mutate(f"/v1/accounts/{segment(account_id)}/charges", body,
                                     idempotency_key, Entry.from_dict)
         return entry
 
@@ -262,10 +188,10 @@ class Client:
         price_version: int | None = None,
         ttl_seconds: int | None = None,
     ) -> Hold:
-        body = _without_none({"lines": lines_document(lines), "project": project,
+        body = without_none({"lines": lines_document(lines), "project": project,
                               "job_ref": job_ref, "price_version": price_version,
                               "ttl_seconds": ttl_seconds})
-        held: Hold = self._mutate(f"/v1/accounts/{_segment(account_id)}/holds", body,
+        held: Hold = self._mutate(f"/v1/accounts/{segment(account_id)}/holds", body,
                                   idempotency_key, Hold.from_dict)
         return held
 
@@ -283,7 +209,7 @@ class Client:
     ) -> Settlement:
         """All of the hold, ``amount`` credits of it (``amount_credits``, the library's name,
         also works), or the price of ``outputs_delivered``; the rest returns."""
-        body = _without_none({"amount": _pick(amount, amount_credits),
+        body = without_none({"amount": amount_of(amount, amount_credits),
                               "outputs_delivered": outputs_delivered})
         settled: Settlement = self._mutate(f"/v1/holds/{int(hold_id)}/capture", body,
                                            idempotency_key, Settlement.from_dict)
@@ -303,7 +229,7 @@ class Client:
         reason: str | None = None,
         idempotency_key: str | None = None,
     ) -> Entry:
-        body = _without_none({"amount": _pick(amount, amount_credits), "reason": reason})
+        body = without_none({"amount": amount_of(amount, amount_credits), "reason": reason})
         entry: Entry = self._mutate(f"/v1/entries/{int(entry_id)}/refund", body,
                                     idempotency_key, Entry.from_dict)
         return entry
@@ -319,10 +245,10 @@ class Client:
         reason: str | None = None,
         idempotency_key: str | None = None,
     ) -> Entry:
-        body = _without_none({"amount": amount_credits, "source": str(source),
-                              "expires_at": _time(expires_at), "priority": priority,
+        body = without_none({"amount": amount_credits, "source": str(source),
+                              "expires_at": iso_time(expires_at), "priority": priority,
                               "reason": reason})
-        entry: Entry = self._mutate(f"/v1/accounts/{_segment(account_id)}/grants", body,
+        entry: Entry = self._mutate(f"/v1/accounts/{segment(account_id)}/grants", body,
                                     idempotency_key, Entry.from_dict)
         return entry
 
@@ -335,9 +261,9 @@ class Client:
         expires_at: datetime | None = None,
         idempotency_key: str | None = None,
     ) -> Entry:
-        body = _without_none({"amount": amount_credits, "reason": reason,
-                              "expires_at": _time(expires_at)})
-        entry: Entry = self._mutate(f"/v1/accounts/{_segment(account_id)}/adjustments", body,
+        body = without_none({"amount": amount_credits, "reason": reason,
+                              "expires_at": iso_time(expires_at)})
+        entry: Entry = self._mutate(f"/v1/accounts/{segment(account_id)}/adjustments", body,
                                     idempotency_key, Entry.from_dict)
         return entry
 
@@ -350,7 +276,7 @@ class Client:
         reason: str | None = None,
         idempotency_key: str | None = None,
     ) -> Transfer:
-        body = _without_none({"from_account": from_account_id, "to_account": to_account_id,
+        body = without_none({"from_account": from_account_id, "to_account": to_account_id,
                               "amount": amount_credits, "reason": reason})
         moved: Transfer = self._mutate("/v1/transfers", body, idempotency_key,
                                        Transfer.from_dict)
@@ -371,10 +297,10 @@ class Client:
         limit: int | None = None,
     ) -> Page:
         """Entries newest first; pass ``next_cursor`` back as ``cursor`` for the next page."""
-        params = _without_none({"kind": [str(kind) for kind in kinds] or None,
-                                "model": model_id, "project": project, "since": _time(since),
-                                "until": _time(until), "cursor": cursor, "limit": limit})
-        data = self._call("GET", f"/v1/accounts/{_segment(account_id)}/entries", params=params)
+        params = without_none({"kind": [str(kind) for kind in kinds] or None,
+                                "model": model_id, "project": project, "since": iso_time(since),
+                                "until": iso_time(until), "cursor": cursor, "limit": limit})
+        data = self._call("GET", f"/v1/accounts/{segment(account_id)}/entries", params=params)
         return Page(tuple(Entry.from_dict(item) for item in data["entries"]),
                     data["next_cursor"])
 
@@ -390,26 +316,3 @@ class Client:
         data = self._call("GET", "/v1/verify")
         return VerifyReport(data["accounts_checked"], data["entries_checked"],
                             list(data["differences"]))
-
-    # --- lifetime ------------------------------------------------------------------------------
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> Client:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-def _segment(text: str) -> str:
-    """One path segment, percent-encoded (an id with ``/`` or ``?`` stays one segment)."""
-    from urllib.parse import quote as percent_encode
-
-    return percent_encode(str(text), safe="")
