@@ -126,3 +126,20 @@ def entries_of(
     if kind is not None:
         statement = statement.where(entries.c.kind == kind)
     return rows(target, statement.order_by(entries.c.id))
+
+
+def assert_books_balance(credits: Gencredits, *account_ids: str) -> None:
+    """verify() finds nothing, and each balance equals the sum of its entries (plain SQL)."""
+    report = credits.verify()
+    assert report.ok, report.differences
+    assert report.entries_checked == entry_count(credits)
+    for account_id in account_ids:
+        view = credits.account(account_id)
+        assert view.available_credits == view.balance_credits - view.held_credits >= 0
+        assert view.balance_credits == entries_balance(credits, account_id)
+        assert cached(credits, account_id).balance_credits == view.balance_credits
+
+
+def grant_id_of(entry_grants: tuple[tuple[int, int], ...]) -> int:
+    assert len(entry_grants) == 1
+    return entry_grants[0][0]

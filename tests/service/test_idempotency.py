@@ -7,12 +7,20 @@ import hashlib
 import json
 from decimal import Decimal
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gencredits.domain.pricing import LineItem, QuoteRequest
+from gencredits import (
+    Gencredits,
+    IdempotencyConflict,
+    QuoteRequest,
+)
+from gencredits.domain.pricing import LineItem
 from gencredits.service.charge_records import charge_digest, charge_payload
 from gencredits.service.idempotency import canonical_json, request_hash
+from tests.service import probes
+from tests.service.probes import assert_books_balance
 
 PAYLOAD = {
     "lines": [{"model": "flux-2-pro", "outputs": 4}],
@@ -103,3 +111,62 @@ def test_canonical_json_of_plain_values_is_json_dumps() -> None:
     values = ("é\n\"", "", None, 0, -7, 2**80, True, 1.5, Decimal("2.50"), [{"b": 1, "a": 2}])
     for value in values:
         assert canonical_json(value) == json.dumps(value, sort_keys=True, default=str)
+
+
+single = QuoteRequest.single
+
+
+@pytest.mark.pgbouncer
+def test_idempotent_replays_return_the_first_result_and_write_nothing(
+    credits: Gencredits,
+) -> None:
+    credits.create_account("ana", name="Ana", plan="pro")
+    credits.create_account("bob", name="Bob", plan="pro")
+    request = single("flux-2-pro", outputs=4)
+
+    first = credits.charge("ana", request, idempotency_key="k-1")
+    before = probes.ledger_snapshot(credits, "ana")
+    assert credits.charge("ana", request, idempotency_key="k-1") == first
+    assert probes.ledger_snapshot(credits, "ana") == before
+
+    # Same key, different payload: refused, nothing written.
+    for other in (
+        lambda: credits.charge("ana", single("flux-2-pro", outputs=2), idempotency_key="k-1"),
+        lambda: credits.charge("ana", request, idempotency_key="k-1", project="x"),
+        lambda: credits.hold("ana", request, idempotency_key="k-1"),
+        lambda: credits.grant("ana", 5, source="promo", idempotency_key="k-1"),
+    ):
+        with pytest.raises(IdempotencyConflict):
+            other()
+    assert probes.ledger_snapshot(credits, "ana") == before
+
+    # Keys are scoped per account: Bob's k-1 is a charge of its own.
+    bobs = credits.charge("bob", request, idempotency_key="k-1")
+    assert bobs.id != first.id and bobs.account_id == "bob"
+    assert credits.account("bob").balance_credits == 982
+
+    hold = credits.hold("ana", request, idempotency_key="h-1")
+    assert credits.hold("ana", request, idempotency_key="h-1") == hold
+    settled = credits.capture(hold.id, outputs_delivered=3, idempotency_key="c-1")
+    assert credits.capture(hold.id, outputs_delivered=3, idempotency_key="c-1") == settled
+    with pytest.raises(IdempotencyConflict):
+        credits.capture(hold.id, outputs_delivered=2, idempotency_key="c-1")
+    refund = credits.refund(first.id, amount_credits=3, idempotency_key="r-1")
+    assert credits.refund(first.id, amount_credits=3, idempotency_key="r-1") == refund
+    grant = credits.grant("ana", 7, source="promo", idempotency_key="g-1")
+    assert credits.grant("ana", 7, source="promo", idempotency_key="g-1") == grant
+    adjust = credits.adjust("ana", -2, reason="fix", idempotency_key="a-1")
+    assert credits.adjust("ana", -2, reason="fix", idempotency_key="a-1") == adjust
+    moved = credits.transfer("ana", "bob", 4, idempotency_key="t-1")
+    assert credits.transfer("ana", "bob", 4, idempotency_key="t-1") == moved
+    released = credits.hold("ana", request, idempotency_key="h-2")
+    assert credits.release(released.id, idempotency_key="l-1") == credits.release(
+        released.id, idempotency_key="l-1"
+    )
+
+    # Each mutation happened once: the replays left no trace.
+    ana = credits.account("ana")
+    assert ana.balance_credits == 1_000 - 18 - 14 + 3 + 7 - 2 - 4
+    assert [e.idempotency_key for e in credits.history("ana", kinds=("charge",)).entries] == ["k-1"]
+    assert credits.account("bob").balance_credits == 982 + 4
+    assert_books_balance(credits, "ana", "bob")

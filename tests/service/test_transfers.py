@@ -9,11 +9,21 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import select
 
-from gencredits import EntryKind, Gencredits, ManualClock, QuoteRequest
+from gencredits import (
+    EntryKind,
+    Gencredits,
+    InsufficientCredits,
+    InvalidRequest,
+    ManualClock,
+    NotFound,
+    QuoteRequest,
+)
 from gencredits.store.tables import grants
 from tests.service import probes
+from tests.service.probes import assert_books_balance, grant_id_of
 
 PRO_RENEWAL = datetime(2026, 2, 28, 9, tzinfo=UTC)
 single = QuoteRequest.single
@@ -113,3 +123,54 @@ def test_a_transfer_onwards_keeps_the_first_expiry_and_holds_are_unaffected(
     assert [credits.account(x).balance_credits for x in "abc"] == [1_000, 0, 0]
     report = credits.verify()
     assert report.ok, report.differences
+
+
+@pytest.mark.pgbouncer
+def test_transfer_from_a_pool_to_a_member_inherits_the_expiry(credits: Gencredits) -> None:
+    credits.create_account("agency", name="Agency", plan="ultra", kind="pool", members=("mia",))
+    credits.create_account("mia", name="Mia")  # 100 trial credits
+    entries_before = probes.entry_count(credits)
+
+    moved = credits.transfer("agency", "mia", 500, reason="March budget")
+    out, incoming = moved.outgoing, moved.incoming
+    assert (out.kind, out.account_id, out.amount_credits, out.balance_delta) == (
+        EntryKind.TRANSFER_OUT,
+        "agency",
+        500,
+        -500,
+    )
+    assert (incoming.kind, incoming.account_id, incoming.balance_delta) == (
+        EntryKind.TRANSFER_IN,
+        "mia",
+        500,
+    )
+    assert incoming.related_entry_id == out.id
+    assert probes.entry_count(credits) == entries_before + 2
+    new_grant = probes.rows(
+        credits, select(grants).where(grants.c.id == grant_id_of(incoming.grants))
+    )[0]
+    # Plan credits moved keep expiring at the pool's renewal: no lasting credits made.
+    assert (new_grant["source"], new_grant["expires_at"]) == ("transfer", PRO_RENEWAL)
+    assert credits.account("agency").balance_credits == 4_500
+    assert credits.account("mia").balance_credits == 600
+
+    # All or nothing: a transfer past the available credits moves nothing on either side.
+    pool_before = probes.ledger_snapshot(credits, "agency")
+    member_before = probes.ledger_snapshot(credits, "mia")
+    with pytest.raises(InsufficientCredits):
+        credits.transfer("agency", "mia", 4_501)
+    with pytest.raises(InvalidRequest):
+        credits.transfer("agency", "agency", 1)
+    with pytest.raises(NotFound):
+        credits.transfer("agency", "nobody", 1)
+    assert probes.ledger_snapshot(credits, "agency") == pool_before
+    assert probes.ledger_snapshot(credits, "mia") == member_before
+
+    # Credits that last stay lasting.
+    credits.create_account("solo", name="Solo", plan="pro")
+    credits.adjust("solo", 100, reason="lasting credits")
+    credits.charge("solo", single("nano-banana-2", count=1_000))
+    lasting = credits.transfer("solo", "mia", 50).incoming
+    row = probes.rows(credits, select(grants).where(grants.c.id == grant_id_of(lasting.grants)))
+    assert row[0]["expires_at"] is None
+    assert_books_balance(credits, "agency", "mia", "solo")
