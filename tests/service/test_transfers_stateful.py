@@ -192,6 +192,8 @@ class TransferMachine(RuleBasedStateMachine):
         assert lasting <= self.lasting_granted
 
 
+# Bounded by example counts, not by time: a loaded machine needs more than the run-wide 300 s.
+@pytest.mark.timeout(900)
 def test_transfers_and_renewals_never_roll_plan_credits_over(database_url: str) -> None:
     machines = itertools.count()
     with gencredits.open(database_url, clock=ManualClock(START)) as credits:
