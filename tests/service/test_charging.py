@@ -1,10 +1,8 @@
 """Charges (service/charging.py, pricing.py): the quoted price debited, refusals that write
 nothing, bad requests refused first, and project caps.
 
-Every test runs on a SQLite file, on PostgreSQL and on PostgreSQL through PgBouncer in
-transaction mode (the ``database_url`` fixture, with the ``pgbouncer`` mark), and checks what
-was written by reading the tables with plain SQL (``tests/service/probes.py``), not by
-trusting the service's answer. A refusal must leave the ledger exactly as it was.
+Each runs on SQLite, PostgreSQL and PgBouncer and checks the tables with plain SQL: see
+``tests/service/__init__.py``.
 """
 
 from __future__ import annotations

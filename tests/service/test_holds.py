@@ -1,10 +1,8 @@
 """Holds (service/holds.py): capture by outputs, all or part, once and never above the hold;
 release; expiry past the TTL; settling by account and job reference.
 
-Every test runs on a SQLite file, on PostgreSQL and on PostgreSQL through PgBouncer in
-transaction mode (the ``database_url`` fixture, with the ``pgbouncer`` mark), and checks what
-was written by reading the tables with plain SQL (``tests/service/probes.py``), not by
-trusting the service's answer. A refusal must leave the ledger exactly as it was.
+Each runs on SQLite, PostgreSQL and PgBouncer and checks the tables with plain SQL: see
+``tests/service/__init__.py``.
 """
 
 from __future__ import annotations
